@@ -1,0 +1,5 @@
+"""Segmentors."""
+
+from .pointrend_encoder_decoder import PointRendEncoderDecoder
+
+__all__ = ['PointRendEncoderDecoder']

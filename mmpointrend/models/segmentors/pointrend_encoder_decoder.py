@@ -1,0 +1,252 @@
+"""Cascade segmentor for semantic PointRend (coarse head + point head)."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from mmseg.models.segmentors import CascadeEncoderDecoder
+from mmseg.utils import OptSampleList, SampleList, add_prefix
+from torch import Tensor
+
+from mmpointrend.registry import MODELS
+from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
+
+from ..decode_heads.pointrend_sem_seg_head import (
+    DEFAULT_SUBDIVISION,
+    PointRendSemSegHead,
+)
+
+#: mmseg keeps the training sampler's settings in the segmentor's train_cfg;
+#: here the sampler is a component of the point head.
+_LEGACY_TRAIN_KEYS = ('num_points', 'oversample_ratio', 'importance_sample_ratio')
+
+
+@MODELS.register_module()
+class PointRendEncoderDecoder(CascadeEncoderDecoder):
+    """Encoder-decoder whose decode head is ``[coarse_head, point_head]``.
+
+    Differences from mmseg's :class:`CascadeEncoderDecoder`:
+
+    * the coarse head runs **once** per training iteration (mmseg runs it a
+      second time to feed the point head, doubling its cost and its BN
+      statistics updates);
+    * ``mode='tensor'`` returns the rendered logits at the input resolution
+      (usable by FLOPs counters and exporters);
+    * configuration mistakes fail at build time with an explanation.
+
+    Args:
+        backbone (dict): Backbone config.
+        decode_head (list[dict]): ``[coarse_head, point_head]`` configs; the
+            point head must be a :class:`PointRendSemSegHead`.
+        neck (dict, optional): Neck config.
+        auxiliary_head (dict | list[dict], optional): Auxiliary heads.
+        train_cfg (dict, optional): Training config (the point sampler is
+            configured on the point head).
+        test_cfg (dict, optional): ``mode`` ('whole' or 'slide', with
+            ``crop_size``/``stride``), ``subdivision_steps``,
+            ``subdivision_num_points`` and ``scale_factor``.
+        data_preprocessor (dict, optional): Data preprocessor config.
+        pretrained (str, optional): Backbone checkpoint.
+        init_cfg (dict, optional): Init config.
+        num_stages (int, optional): Accepted for compatibility with mmseg
+            configs; must equal ``len(decode_head)``.
+    """
+
+    def __init__(
+        self,
+        backbone: ConfigType,
+        decode_head: list[ConfigType],
+        neck: OptConfigType = None,
+        auxiliary_head: OptConfigType = None,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        data_preprocessor: OptConfigType = None,
+        pretrained: str | None = None,
+        init_cfg: OptConfigType = None,
+        num_stages: int | None = None,
+    ) -> None:
+        if not isinstance(decode_head, (list, tuple)) or len(decode_head) != 2:
+            raise ValueError(
+                'PointRendEncoderDecoder needs decode_head=[coarse_head, '
+                'point_head] (a coarse stage such as FPNHead or ASPPHead, '
+                'then mmpointrend.PointRendSemSegHead); got '
+                f'{type(decode_head).__name__} of length '
+                f'{len(decode_head) if isinstance(decode_head, (list, tuple)) else 1}'
+            )
+        if num_stages is not None and num_stages != len(decode_head):
+            raise ValueError(
+                f'num_stages={num_stages} but decode_head has '
+                f'{len(decode_head)} entries; drop num_stages or make them '
+                'agree'
+            )
+        legacy = [k for k in _LEGACY_TRAIN_KEYS if k in (train_cfg or {})]
+        if legacy:
+            raise ValueError(
+                f'model.train_cfg has mmseg-style keys {legacy}; in '
+                'mmpointrend they belong to the point head: set '
+                'decode_head[1].point_sampler=dict(type='
+                "'mmpointrend.UncertaintyPointSampler', num_points=..., "
+                'oversample_ratio=..., importance_sample_ratio=...) and '
+                'remove them from train_cfg'
+            )
+        test_cfg = dict(test_cfg or {})
+        test_cfg.setdefault('mode', 'whole')
+        for key, value in DEFAULT_SUBDIVISION.items():
+            test_cfg.setdefault(key, value)
+        _check_test_cfg(test_cfg)
+        super().__init__(
+            num_stages=len(decode_head),
+            backbone=backbone,
+            decode_head=list(decode_head),
+            neck=neck,
+            auxiliary_head=auxiliary_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            pretrained=pretrained,
+            init_cfg=init_cfg,
+        )
+        coarse, point = self.decode_head
+        if not isinstance(point, PointRendSemSegHead):
+            raise TypeError(
+                'the last decode head must be mmpointrend.PointRendSemSegHead,'
+                f' got {type(point).__name__}'
+            )
+        if isinstance(coarse, PointRendSemSegHead):
+            raise TypeError(
+                'the first decode head is a point head; it must be a coarse '
+                'head (e.g. FPNHead, ASPPHead) that predicts dense logits'
+            )
+        if (coarse.num_classes, coarse.out_channels) != (
+            point.num_classes,
+            point.out_channels,
+        ):
+            raise ValueError(
+                'coarse and point heads disagree: coarse num_classes='
+                f'{coarse.num_classes}, out_channels={coarse.out_channels}; '
+                f'point num_classes={point.num_classes}, out_channels='
+                f'{point.out_channels}. Set the same values on both.'
+            )
+        # mmseg's postprocess_result reads ``self.decode_head.threshold``
+        # (binary mode); here decode_head is a ModuleList, so mirror it.
+        self.decode_head.threshold = point.threshold
+        self._check_fine_channels()
+
+    def _check_fine_channels(self) -> None:
+        """Compare the point head's ``in_channels`` with the real levels.
+
+        A tiny no-grad forward of the backbone (and neck) in eval mode reads
+        the channel counts of the levels in ``in_index``; BN statistics are
+        untouched.
+        """
+        point = self.decode_head[-1]
+        in_ch = getattr(self.backbone, 'in_channels', 3)
+        in_ch = in_ch if isinstance(in_ch, int) else 3
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                feats = self.extract_feat(torch.zeros(1, in_ch, 64, 64))
+        except Exception as exc:  # noqa: BLE001 - optional diagnostics only
+            warnings.warn(
+                f'could not dry-run the backbone to check the point head '
+                f'channels ({exc}); they are checked at the first forward',
+                stacklevel=2,
+            )
+            return
+        finally:
+            self.train(was_training)
+        if max(point.in_index) >= len(feats):
+            raise ValueError(
+                f'point head in_index={point.in_index} but the backbone/neck '
+                f'gives {len(feats)} levels'
+            )
+        actual = [feats[i].shape[1] for i in point.in_index]
+        if actual != list(point.in_channels):
+            raise ValueError(
+                f'point head in_channels={list(point.in_channels)} but the '
+                f'levels in_index={point.in_index} have {actual} channels; '
+                f'set decode_head[1].in_channels={actual}'
+            )
+
+    def _decode_head_forward_train(
+        self, inputs: list[Tensor], data_samples: SampleList
+    ) -> dict:
+        """Coarse loss and point loss from a single coarse forward.
+
+        Args:
+            inputs (list[Tensor]): Multi-level features.
+            data_samples (list[SegDataSample]): Samples with ``gt_sem_seg``.
+
+        Returns:
+            dict: ``decode_0.*`` coarse and ``decode_1.*`` point losses.
+        """
+        coarse_head, point_head = self.decode_head
+        coarse_logits = coarse_head.forward(inputs)
+        losses = add_prefix(
+            coarse_head.loss_by_feat(coarse_logits, data_samples), 'decode_0'
+        )
+        point_losses = point_head.loss(
+            inputs, coarse_logits, data_samples, self.train_cfg
+        )
+        losses.update(add_prefix(point_losses, 'decode_1'))
+        return losses
+
+    def encode_decode(
+        self, inputs: Tensor, batch_img_metas: list[dict]
+    ) -> Tensor:
+        """Coarse prediction refined by subdivision, at the input size.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) images.
+            batch_img_metas (list[dict]): Image meta information.
+
+        Returns:
+            Tensor: (B, K, H, W) logits.
+        """
+        feats = self.extract_feat(inputs)
+        coarse_logits = self.decode_head[0].forward(feats)
+        return self.decode_head[1].predict(
+            feats, coarse_logits, batch_img_metas, self.test_cfg
+        )
+
+    def _forward(
+        self, inputs: Tensor, data_samples: OptSampleList = None
+    ) -> Tensor:
+        """Tensor mode: rendered logits at the input resolution.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) images.
+            data_samples (list[SegDataSample], optional): Unused.
+
+        Returns:
+            Tensor: (B, K, H, W) logits.
+        """
+        shape = tuple(inputs.shape[2:])
+        metas = [dict(img_shape=shape, pad_shape=shape)] * inputs.shape[0]
+        return self.encode_decode(inputs, metas)
+
+
+def _check_test_cfg(test_cfg: dict) -> None:
+    """Validate the subdivision settings.
+
+    Args:
+        test_cfg (dict): Segmentor test config with subdivision keys filled.
+    """
+    steps = test_cfg['subdivision_steps']
+    num_points = test_cfg['subdivision_num_points']
+    scale = test_cfg['scale_factor']
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(
+            f'test_cfg.subdivision_steps must be an int >= 0, got {steps!r}'
+        )
+    if not isinstance(num_points, int) or num_points <= 0:
+        raise ValueError(
+            'test_cfg.subdivision_num_points must be a positive int, got '
+            f'{num_points!r} (8192 = 64 x 128 suits 1024x2048 images)'
+        )
+    if not isinstance(scale, int) or scale < 2:
+        raise ValueError(
+            f'test_cfg.scale_factor must be an int >= 2, got {scale!r}'
+        )

@@ -1,0 +1,148 @@
+"""Adaptive subdivision: the inference-time renderer of PointRend.
+
+One loop serves both tasks. The caller supplies a point predictor (the point
+head reading fine-grained features and the *original* coarse logits at the
+points) and an uncertainty measure; the renderer decides where to predict.
+
+Shape shorthand: ``B`` images or RoIs, ``K`` channels, ``P`` points.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .point_sample import cell_centers, regular_grid_points
+from .point_selection import topk_cells
+
+#: Maps (B, P, 2) normalized points to (B, K, P) refined logits.
+PointPredictor = Callable[[Tensor], Tensor]
+#: Maps a (B, K, H, W) map to (B, H, W) scores, higher = less certain.
+MapUncertainty = Callable[[Tensor], Tensor]
+
+
+def plan_subdivision(
+    coarse_size: tuple[int, int],
+    num_steps: int,
+    num_points: int,
+    scale_factor: int = 2,
+    render_init_grid: bool = False,
+) -> tuple[tuple[int, int] | None, int]:
+    """Where rendering starts and how many refinement steps remain.
+
+    With ``render_init_grid`` (detectron2's instance rule), while the grid of
+    the next step has at most ``num_points`` cells, a step is replaced by
+    doubling the starting grid; the point head is then evaluated on every
+    cell of that grid, so coarse-head logits never reach the output directly.
+
+    Args:
+        coarse_size (tuple[int, int]): ``(h, w)`` of the coarse logits.
+        num_steps (int): Requested subdivision steps.
+        num_points (int): ``N``, points predicted per step.
+        scale_factor (int): Upsampling per step. Defaults to 2.
+        render_init_grid (bool): Apply the rule above. Defaults to False.
+
+    Returns:
+        tuple: ``(init_size, steps)``: the grid the point head renders densely
+        first (None to start from the coarse logits) and the number of
+        upsample-and-refine steps after it.
+    """
+    if not render_init_grid:
+        return None, num_steps
+    height, width = coarse_size
+    steps = num_steps
+    while steps > 0 and scale_factor**2 * height * width <= num_points:
+        height, width = height * scale_factor, width * scale_factor
+        steps -= 1
+    return (height, width), steps
+
+
+def render_by_subdivision(
+    coarse_logits: Tensor,
+    predict_points: PointPredictor,
+    uncertainty: MapUncertainty,
+    num_steps: int,
+    num_points: int,
+    scale_factor: int = 2,
+    render_init_grid: bool = False,
+) -> Tensor:
+    """Refine coarse logits by repeated upsampling and point prediction.
+
+    Each step upsamples the current map bilinearly (``align_corners=False``),
+    picks the ``N`` most uncertain cells, re-predicts them with the point
+    head at their centres and writes them back. A step whose grid has at most
+    ``N`` cells re-predicts every cell, so it is computed densely on the
+    regular grid without upsampling or ranking: the result is identical and
+    cheaper.
+
+    Args:
+        coarse_logits (Tensor): (B, K, h, w) coarse prediction.
+        predict_points (PointPredictor): Point head: (B, P, 2) -> (B, K, P).
+        uncertainty (MapUncertainty): (B, K, H, W) -> (B, H, W) scores.
+        num_steps (int): Number of subdivision steps.
+        num_points (int): ``N``, points re-predicted per step.
+        scale_factor (int): Upsampling factor per step. Defaults to 2.
+        render_init_grid (bool): Start with the point head evaluated on a
+            regular grid (see :func:`plan_subdivision`). Defaults to False.
+
+    Returns:
+        Tensor: (B, K, h * s**num_steps, w * s**num_steps) refined logits.
+    """
+    batch, channels, height, width = coarse_logits.shape
+    init_size, steps = plan_subdivision(
+        (height, width), num_steps, num_points, scale_factor, render_init_grid
+    )
+    logits = coarse_logits
+    if init_size is not None:
+        height, width = init_size
+        logits = _render_dense(predict_points, batch, height, width, logits)
+    for _ in range(steps):
+        height, width = height * scale_factor, width * scale_factor
+        if height * width <= num_points:
+            logits = _render_dense(predict_points, batch, height, width, logits)
+            continue
+        logits = F.interpolate(
+            logits,
+            scale_factor=scale_factor,
+            mode='bilinear',
+            align_corners=False,
+        )
+        scores = uncertainty(logits).reshape(batch, height * width)
+        idx = topk_cells(scores, num_points)
+        point_logits = predict_points(cell_centers(idx, height, width))
+        logits = (
+            logits.reshape(batch, channels, height * width)
+            .scatter_(
+                2,
+                idx.unsqueeze(1).expand(-1, channels, -1),
+                point_logits.to(logits.dtype),
+            )
+            .view(batch, channels, height, width)
+        )
+    return logits
+
+
+def _render_dense(
+    predict_points: PointPredictor,
+    batch: int,
+    height: int,
+    width: int,
+    like: Tensor,
+) -> Tensor:
+    """Point-head prediction at every cell centre of an ``H x W`` grid.
+
+    Args:
+        predict_points (PointPredictor): (B, P, 2) -> (B, K, P).
+        batch (int): ``B``.
+        height (int): ``H``.
+        width (int): ``W``.
+        like (Tensor): Tensor whose device and dtype the result takes.
+
+    Returns:
+        Tensor: (B, K, H, W) logits.
+    """
+    points = regular_grid_points(batch, height, width, device=like.device)
+    out = predict_points(points)
+    return out.reshape(batch, out.shape[1], height, width).to(like.dtype)

@@ -1,0 +1,112 @@
+"""Helpers that build small, real mmseg inputs and models."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+
+def demo_seg_batch(
+    batch_size: int = 2,
+    size: tuple[int, int] = (64, 64),
+    num_classes: int = 4,
+    ignore_fraction: float = 0.0,
+    seed: int = 0,
+) -> tuple[torch.Tensor, list[SegDataSample]]:
+    """Random images and blocky label maps as a segmentor expects them.
+
+    Args:
+        batch_size (int): Number of images. Defaults to 2.
+        size (tuple[int, int]): ``(H, W)``. Defaults to (64, 64).
+        num_classes (int): Labels are drawn from ``[0, num_classes)``.
+            Defaults to 4.
+        ignore_fraction (float): Fraction of pixels set to 255. Defaults to 0.
+        seed (int): Random seed. Defaults to 0.
+
+    Returns:
+        tuple: (B, 3, H, W) float images and the data samples with
+        ``gt_sem_seg`` and meta information.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    height, width = size
+    inputs = torch.randn(batch_size, 3, height, width, generator=gen)
+    samples = []
+    for _ in range(batch_size):
+        blocks = torch.randint(
+            0, num_classes, (1, height // 8 + 1, width // 8 + 1), generator=gen
+        )
+        label = blocks.repeat_interleave(8, 1).repeat_interleave(8, 2)
+        label = label[:, :height, :width].clone()
+        if ignore_fraction > 0:
+            drop = torch.rand(label.shape, generator=gen) < ignore_fraction
+            label[drop] = 255
+        sample = SegDataSample(
+            metainfo=dict(
+                img_shape=size,
+                ori_shape=size,
+                pad_shape=size,
+                padding_size=[0, 0, 0, 0],
+            )
+        )
+        sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
+    return inputs, samples
+
+
+_TINY = dict(
+    type='mmpointrend.PointRendEncoderDecoder',
+    backbone=dict(
+        type='mmseg.ResNetV1c',
+        depth=18,
+        stem_channels=16,
+        base_channels=16,
+        norm_cfg=dict(type='BN', requires_grad=True),
+    ),
+    neck=dict(
+        type='mmseg.FPN',
+        in_channels=[16, 32, 64, 128],
+        out_channels=32,
+        num_outs=4,
+    ),
+    decode_head=[
+        dict(
+            type='mmseg.FPNHead',
+            in_channels=[32, 32, 32, 32],
+            in_index=[0, 1, 2, 3],
+            feature_strides=[4, 8, 16, 32],
+            channels=32,
+            dropout_ratio=-1,
+            num_classes=4,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            align_corners=False,
+        ),
+        dict(
+            type='mmpointrend.PointRendSemSegHead',
+            in_channels=[32],
+            in_index=[0],
+            channels=32,
+            num_classes=4,
+            point_sampler=dict(
+                type='mmpointrend.UncertaintyPointSampler', num_points=64
+            ),
+        ),
+    ],
+    test_cfg=dict(subdivision_steps=2, subdivision_num_points=256),
+)
+
+
+def tiny_segmentor_cfg(**overrides) -> dict:
+    """Config of a very small SemanticFPN + PointRend segmentor (4 classes).
+
+    Args:
+        **overrides: Top-level model keys to replace.
+
+    Returns:
+        dict: A model config for ``mmpointrend.registry.MODELS.build``.
+    """
+    cfg = copy.deepcopy(_TINY)
+    cfg.update(overrides)
+    return cfg

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Usage: bash tools/dist_train.sh CONFIG NPROC [train.py args]
+# NPROC processes per node via torchrun: NCCL on GPUs, gloo on CPU-only
+# machines. Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: bash tools/dist_train.sh CONFIG NPROC [train.py args]" >&2
+  exit 2
+fi
+CONFIG=$1
+NPROC=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+PYTHON=${PYTHON:-python}
+DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+PYTHONPATH="$DIR/..:${PYTHONPATH:-}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$NPROC" \
+    --master_port="$PORT" \
+    "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One entry point for users and CI:
+#   bash tools/run.sh demo [--task semantic]   set up, then train + evaluate on
+#                                              the embedded synthetic dataset
+#   bash tools/run.sh test [pytest args]       set up, then run the test suite
+#   bash tools/run.sh setup                    only set up the environment
+#
+# Set-up is idempotent. Inside an active virtualenv/conda env it installs
+# there (GPU users: install your CUDA build of torch first, it is kept).
+# Otherwise it creates, once, an isolated venv outside the repository at
+# $MMPOINTREND_VENV (default ~/.cache/mmpointrend/venv) and reuses it.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+
+log() { printf '[mmpointrend] %s\n' "$*" >&2; }
+
+pick_python() {
+  if [ -n "${VIRTUAL_ENV:-}" ] || [ -n "${CONDA_PREFIX:-}" ]; then
+    PY="$(command -v python)"
+    log "using the active environment: $PY"
+    return
+  fi
+  local venv="${MMPOINTREND_VENV:-$HOME/.cache/mmpointrend/venv}"
+  if [ ! -x "$venv/bin/python" ]; then
+    local base="${PYTHON:-}"
+    if [ -z "$base" ]; then
+      for cand in python3.11 python3.12 python3.10 python3; do
+        if command -v "$cand" >/dev/null 2>&1; then base="$cand"; break; fi
+      done
+    fi
+    [ -n "$base" ] || { log "no python3 found; install Python 3.10-3.12"; exit 1; }
+    log "creating the environment $venv with $base"
+    mkdir -p "$(dirname "$venv")"
+    "$base" -m venv "$venv"
+  fi
+  PY="$venv/bin/python"
+}
+
+setup_env() {
+  pick_python
+  local stamp_dir
+  stamp_dir="$("$PY" -c 'import sys; print(sys.prefix)')"
+  local stamp="$stamp_dir/.mmpointrend-setup"
+  local want
+  want="$(cat "$REPO/requirements/"*.txt "$REPO/pyproject.toml" | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet' >/dev/null 2>&1; then
+    return
+  fi
+  local pip=("$PY" -m pip install --disable-pip-version-check)
+  log "installing build tools"
+  "${pip[@]}" -q --upgrade pip 'setuptools>=77,<81' wheel ninja
+  if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+    log "installing torch 2.13.0"
+    "${pip[@]}" -q torch==2.13.0
+  else
+    log "keeping the installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+  fi
+  "${pip[@]}" -q mmengine==0.10.7 numpy pycocotools
+  if ! "$PY" - <<'EOF' >/dev/null 2>&1
+import mmcv, mmcv.ops
+assert mmcv.__version__ == '2.1.0'
+EOF
+  then
+    log "building mmcv 2.1.0 with its compiled ops (about 10 minutes on 2 cores; pip caches the wheel)"
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${pip[@]}" --no-build-isolation mmcv==2.1.0
+  fi
+  log "installing mmsegmentation 1.2.2, mmdet 3.3.0 and mmpointrend (editable)"
+  "${pip[@]}" -q mmsegmentation==1.2.2 mmdet==3.3.0 ftfy regex
+  "${pip[@]}" -q --no-build-isolation -e "$REPO[tests]"
+  "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet'
+  echo "$want" > "$stamp"
+  log "environment ready: $PY"
+}
+
+case "$cmd" in
+  setup)
+    setup_env
+    ;;
+  test)
+    setup_env
+    cd "$REPO"
+    exec "$PY" -m pytest "$@"
+    ;;
+  demo)
+    setup_env
+    cd "$REPO"
+    exec "$PY" tools/demo.py "$@"
+    ;;
+  *)
+    echo "usage: bash tools/run.sh {demo|test|setup} [args]" >&2
+    exit 2
+    ;;
+esac

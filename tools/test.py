@@ -1,0 +1,61 @@
+"""Evaluate a checkpoint on the config's test split.
+
+Examples:
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis
+    bash tools/dist_test.sh CONFIG CHECKPOINT 4
+"""
+
+import argparse
+import os
+import os.path as osp
+
+from mmengine.runner import Runner
+
+import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
+from mmpointrend.apis import add_common_args, load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a segmentor')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--show-dir',
+        help='write prediction images here (relative to the run folder)',
+    )
+    parser.add_argument(
+        '--out', help='dump raw predictions to this folder (mmseg format)'
+    )
+    add_common_args(parser)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
+    cfg = load_config(
+        args.config, args.work_dir, args.cfg_options, args.launcher
+    )
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        hook = cfg.default_hooks.get('visualization')
+        if hook is None:
+            raise KeyError(
+                'the config has no default_hooks.visualization; --show-dir '
+                'needs mmseg/mmdet SegVisualizationHook/DetVisualizationHook'
+            )
+        hook.draw = True
+        hook.interval = 1
+        cfg.visualizer.save_dir = args.show_dir
+    if args.out:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
