@@ -1,0 +1,253 @@
+"""Semantic PointRend benchmarks against mmseg 1.2.2, measured in one run.
+
+Cases (each implementation in a fresh process, identical weights and inputs):
+
+(a) point-head inference at 1024x2048, 19 classes: mmseg ``PointHead`` vs
+    :class:`PointRendSemSegHead` (same converted weights, N=8192, 2 steps);
+(b) DeepLabV3-OS16 + PointRend vs dense DeepLabV3-OS8, R50, 1024x2048 output,
+    whole-model inference;
+(c) one training iteration (forward + backward + SGD step) of SemanticFPN +
+    PointRend R50 at 512x1024, batch 2: mmseg's segmentor vs ours.
+
+Timings are medians over ``--repeats`` runs after one warm-up; memory is the
+peak resident-set growth of the worker process during the measured calls
+(CPU), or ``torch.cuda.max_memory_allocated`` (GPU). Results go to
+``docs/benchmarks.md`` (the table between the BENCHMARK markers).
+
+Example:
+    python tools/analysis/benchmark_semantic.py --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import os.path as osp
+import platform
+import re
+import resource
+import statistics
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+FPN_POINTREND = 'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
+MMSEG_POINTREND = 'mmseg::point_rend/pointrend_r50_4xb2-80k_cityscapes-512x1024.py'
+DLV3_POINTREND = (
+    'configs/deeplabv3/pointrend_deeplabv3_r50-d16_4xb2-80k_cityscapes-512x1024.py'
+)
+DLV3_OS8 = 'configs/deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process in MiB (Linux)."""
+    with open('/proc/self/statm') as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _build(path: str, device: str):
+    import torch
+    from mmengine.config import Config
+    from mmengine.model.utils import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(path if '::' in path else osp.join(ROOT, path))
+    cfg.model.pretrained = None
+    cfg.model.test_cfg.subdivision_num_points = 8192
+    torch.manual_seed(0)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model.init_weights()
+    return model.to(device)
+
+
+def _paired_models(device: str):
+    """mmseg's SemanticFPN+PointRend and ours with the same weights."""
+    from mmpointrend.converters import convert_mmseg_pointrend
+
+    ref = _build(MMSEG_POINTREND, device)
+    ours = _build(FPN_POINTREND, device)
+    ours.load_state_dict(convert_mmseg_pointrend(ref.state_dict())[0])
+    return ref, ours
+
+
+def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
+    import torch
+
+    sys.path.insert(0, ROOT)
+    torch.set_num_threads(int(os.environ.get('BENCH_THREADS', os.cpu_count())))
+    torch.manual_seed(0)
+    if case == 'a':
+        ref, ours = _paired_models(device)
+        head = (ref if impl == 'mmseg' else ours).decode_head[1].eval()
+        del ref, ours
+        feats = [torch.randn(1, 256, 256, 512, device=device)]
+        # Smooth coarse logits: uncertainty concentrates near class borders,
+        # as in a trained model (white-noise logits would make every cell
+        # equally likely to be picked).
+        coarse = torch.nn.functional.interpolate(
+            torch.randn(1, 19, 16, 32, device=device) * 4,
+            size=(256, 512),
+            mode='bilinear',
+        )
+        metas = [dict(img_shape=(1024, 2048), pad_shape=(1024, 2048))]
+        cfg = dict(subdivision_steps=2, subdivision_num_points=8192, scale_factor=2)
+        from mmengine.config import ConfigDict
+
+        cfg = ConfigDict(cfg)
+
+        def run():
+            with torch.no_grad():
+                return head.predict(feats, coarse, metas, cfg)
+
+    elif case == 'b':
+        model = _build(DLV3_POINTREND if impl == 'ours' else DLV3_OS8, device).eval()
+        inputs = torch.randn(1, 3, 1024, 2048, device=device)
+        metas = [dict(img_shape=(1024, 2048), pad_shape=(1024, 2048), ori_shape=(1024, 2048))]
+
+        def run():
+            with torch.no_grad():
+                return model.inference(inputs, metas)
+
+    elif case == 'c':
+        from mmpointrend.testing import demo_seg_batch
+
+        ref, ours = _paired_models(device)
+        model = (ref if impl == 'mmseg' else ours).train()
+        del ref, ours
+        optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        inputs, samples = demo_seg_batch(2, (512, 1024), 19, seed=0)
+        inputs = inputs.to(device)
+        samples = [s.to(device) for s in samples]
+
+        def run():
+            losses = model.loss(inputs, samples)
+            total = sum(v for k, v in losses.items() if 'loss' in k)
+            optim.zero_grad()
+            total.backward()
+            optim.step()
+            return total
+
+    else:
+        raise ValueError(case)
+
+    def sync():
+        if device == 'cuda':
+            torch.cuda.synchronize()
+
+    base_rss = _rss_mib()
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+        base_cuda = torch.cuda.memory_allocated()
+    run()  # warm-up
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        sync()
+        times.append(time.perf_counter() - start)
+        del out
+    if device == 'cuda':
+        peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
+    else:
+        peak = max(_peak_rss_mib() - base_rss, 0.0)
+    queue.put(dict(median=statistics.median(times), times=times, peak_mib=peak))
+
+
+def measure(case: str, impl: str, repeats: int, device: str) -> dict:
+    """Run one (case, implementation) pair in a fresh process."""
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(case, impl, repeats, device, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f'case {case}/{impl} failed')
+    return result
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = re.findall(r'model name\s*:\s*(.*)', f.read())
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    desc = f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}'
+    if torch.cuda.is_available():
+        desc += f', {torch.cuda.get_device_name(0)}'
+    return desc
+
+
+CASES = {
+    'a': ('point-head inference, 1024x2048, K=19, N=8192, 2 steps', 'mmseg PointHead', 2.0, 1.0),
+    'b': ('DeepLabV3-OS16+PointRend vs DeepLabV3-OS8, R50, 1024x2048', 'DeepLabV3-OS8 (dense)', 2.0, 0.5),
+    'c': ('training iteration, SemanticFPN+PointRend R50, 2x512x1024', 'mmseg CascadeEncoderDecoder', 1.15, None),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--cases', default='abc')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument(
+        '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
+    )
+    args = parser.parse_args()
+    rows = []
+    for case in args.cases:
+        title, ref_name, speed_target, mem_target = CASES[case]
+        print(f'[{case}] {title}', flush=True)
+        ref = measure(case, 'mmseg', args.repeats, args.device)
+        print(f'    reference: {ref["median"]:.3f} s, +{ref["peak_mib"]:.0f} MiB', flush=True)
+        ours = measure(case, 'ours', args.repeats, args.device)
+        print(f'    ours:      {ours["median"]:.3f} s, +{ours["peak_mib"]:.0f} MiB', flush=True)
+        speed = ref['median'] / ours['median']
+        mem = ours['peak_mib'] / ref['peak_mib'] if ref['peak_mib'] > 0 else float('nan')
+        met = speed >= speed_target and (mem_target is None or mem <= mem_target)
+        rows.append(
+            f'| ({case}) {title} | {ref_name} | {ref["median"]:.3f} | '
+            f'{ours["median"]:.3f} | **{speed:.2f}x** (target >= {speed_target}x) | '
+            f'{ref["peak_mib"]:.0f} | {ours["peak_mib"]:.0f} | {mem:.2f}'
+            f'{"" if mem_target is None else f" (target <= {mem_target})"} | '
+            f'{"met" if met else "**missed**"} |'
+        )
+    header = (
+        f'Machine: {machine()}; device {args.device}; medians of '
+        f'{args.repeats} runs after 1 warm-up; command: `python '
+        f'tools/analysis/benchmark_semantic.py --repeats {args.repeats} '
+        f'--device {args.device}`.\n\n'
+        '| case | reference | ref time (s) | ours (s) | speed-up | '
+        'ref peak (MiB) | ours peak (MiB) | memory ratio | target |\n'
+        '|---|---|---|---|---|---|---|---|---|\n'
+    )
+    table = header + '\n'.join(rows) + '\n'
+    print(table)
+    marker = f'<!-- BENCHMARK semantic {args.device} -->'
+    end = f'<!-- END BENCHMARK semantic {args.device} -->'
+    text = open(args.output).read() if osp.exists(args.output) else ''
+    block = f'{marker}\n{table}{end}'
+    if marker in text:
+        text = re.sub(re.escape(marker) + r'.*?' + re.escape(end), block, text, flags=re.S)
+    else:
+        text += f'\n{block}\n'
+    with open(args.output, 'w') as f:
+        f.write(text)
+    print(f'wrote {args.output}')
+
+
+if __name__ == '__main__':
+    main()
