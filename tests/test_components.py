@@ -169,12 +169,23 @@ def test_head_alone_in_plain_encoder_decoder_explains_itself():
 
 
 def test_segmentor_runs_coarse_head_once_per_training_step():
+    from mmseg.models.segmentors import CascadeEncoderDecoder
+
+    def count_coarse_forwards(model):
+        coarse = model.decode_head[0]
+        calls = []
+        original = coarse.forward
+        coarse.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+        return calls
+
     model = MODELS.build(tiny_segmentor_cfg())
-    calls = []
-    model.decode_head[0].register_forward_hook(lambda *a: calls.append(1))
+    calls = count_coarse_forwards(model)
     inputs, samples = demo_seg_batch(2, (64, 64), 4)
     losses = model.loss(inputs, samples)
     assert len(calls) == 1
+    # The same weights in mmseg's segmentor run the coarse head twice.
+    CascadeEncoderDecoder._decode_head_forward_train(model, model.extract_feat(inputs), samples)
+    assert len(calls) == 3
     assert {'decode_0.loss_ce', 'decode_0.acc_seg', 'decode_1.loss_ce_point', 'decode_1.acc_point'} <= set(losses)
 
 

@@ -16,7 +16,7 @@ from mmengine.model.utils import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from mmpointrend.converters import convert_mmseg_pointrend
-from mmpointrend.testing import demo_seg_batch
+from mmpointrend.testing import demo_seg_batch, resolve_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.parity
@@ -26,7 +26,7 @@ def _build(path, num_points):
     from mmseg.registry import MODELS
 
     init_default_scope('mmseg')
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(resolve_config(path))
     cfg.model.pretrained = None
     cfg.model.test_cfg.subdivision_num_points = num_points
     return revert_sync_batchnorm(MODELS.build(cfg.model))

@@ -45,8 +45,8 @@ def _options(data_root, work_dir, max_iters):
         'default_hooks.checkpoint.max_keep_ckpts=3',
         'default_hooks.logger.interval=1',
         'train_dataloader.batch_size=2',
-        'param_scheduler.0.end=2',
-        'param_scheduler.1.begin=2',
+        'param_scheduler.0.end=1',
+        'param_scheduler.1.begin=1',
         f'param_scheduler.1.end={max_iters}',
     ]
 
@@ -91,7 +91,7 @@ def test_train_validate_save_resume_test(data_root, tmp_path):
         ]
     )
     assert 'mIoU' in out
-    assert glob.glob(osp.join(tmp_path, 'test', '**', '*.png'), recursive=True)
+    assert glob.glob(osp.join(show, '**', '*.png'), recursive=True)
 
 
 def test_two_process_gloo_training_on_cpu(data_root, tmp_path):

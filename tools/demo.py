@@ -71,10 +71,13 @@ def main() -> None:
         f'test_dataloader.dataset.data_root={data_root}',
     ]
     if args.iters:
+        warmup = max(1, min(50, args.iters // 10))
         options += [
             f'train_cfg.max_iters={args.iters}',
             f'train_cfg.val_interval={args.iters}',
             f'default_hooks.checkpoint.interval={args.iters}',
+            f'param_scheduler.0.end={warmup}',
+            f'param_scheduler.1.begin={warmup}',
             f'param_scheduler.1.end={args.iters}',
         ]
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
@@ -106,7 +109,7 @@ def main() -> None:
             '--work-dir',
             test_dir,
             '--show-dir',
-            'predictions',
+            osp.join(work_dir, 'predictions'),
             '--cfg-options',
             *options,
         ],
@@ -120,13 +123,13 @@ def main() -> None:
         with open(metrics_files[-1]) as f:
             metrics = json.load(f)
     images = glob.glob(
-        osp.join(test_dir, '**', 'predictions', '**', '*.png'), recursive=True
+        osp.join(work_dir, 'predictions', '**', '*.png'), recursive=True
     )
     print('\n=== demo finished in {:.0f} s ==='.format(time.perf_counter() - start))
     print(f'mIoU (val):       {metrics.get("mIoU", "n/a")}')
     print(f'checkpoint:       {checkpoint}')
     print(f'training logs:    {work_dir}')
-    print(f'prediction PNGs:  {len(images)} under {test_dir}')
+    print(f'prediction PNGs:  {len(images)} under {work_dir}/predictions')
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--show-dir',
-        help='write prediction images here (relative to the run folder)',
+        help='folder for prediction images (drawn by the visualization hook)',
     )
     parser.add_argument(
         '--out', help='dump raw predictions to this folder (mmseg format)'

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import importlib
+import os.path as osp
 
 import torch
 from mmengine.structures import PixelData
@@ -110,3 +112,25 @@ def tiny_segmentor_cfg(**overrides) -> dict:
     cfg = copy.deepcopy(_TINY)
     cfg.update(overrides)
     return cfg
+
+
+def resolve_config(spec: str, root: str | None = None) -> str:
+    """File path of a config given as ``pkg::rel/path.py`` or a path.
+
+    Args:
+        spec (str): ``mmseg::point_rend/x.py`` style name (looked up in the
+            package's bundled ``.mim/configs``), or a path.
+        root (str, optional): Folder that relative paths start from.
+
+    Returns:
+        str: An existing file path.
+    """
+    if '::' in spec:
+        package, rel = spec.split('::', 1)
+        module = importlib.import_module(package)
+        path = osp.join(osp.dirname(module.__file__), '.mim', 'configs', rel)
+    else:
+        path = spec if root is None else osp.join(root, spec)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {spec} not found (looked at {path})')
+    return path

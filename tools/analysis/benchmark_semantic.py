@@ -58,8 +58,10 @@ def _build(path: str, device: str):
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
+    from mmpointrend.testing import resolve_config
+
     init_default_scope('mmseg')
-    cfg = Config.fromfile(path if '::' in path else osp.join(ROOT, path))
+    cfg = Config.fromfile(resolve_config(path, ROOT))
     cfg.model.pretrained = None
     cfg.model.test_cfg.subdivision_num_points = 8192
     torch.manual_seed(0)

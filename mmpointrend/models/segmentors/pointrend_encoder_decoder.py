@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+from mmengine.config import ConfigDict
 from mmseg.models.segmentors import CascadeEncoderDecoder
 from mmseg.utils import OptSampleList, SampleList, add_prefix
 from torch import Tensor
@@ -90,7 +91,8 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
                 'oversample_ratio=..., importance_sample_ratio=...) and '
                 'remove them from train_cfg'
             )
-        test_cfg = dict(test_cfg or {})
+        # mmseg reads test_cfg by attribute (test_cfg.mode).
+        test_cfg = ConfigDict(test_cfg or {})
         test_cfg.setdefault('mode', 'whole')
         for key, value in DEFAULT_SUBDIVISION.items():
             test_cfg.setdefault(key, value)
