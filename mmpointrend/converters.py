@@ -10,7 +10,10 @@ from torch import Tensor
 #: mmseg ``PointHead`` (stage 1 of ``CascadeEncoderDecoder``) ->
 #: :class:`~mmpointrend.models.PointRendSemSegHead`.
 _MMSEG_SEMANTIC_RULES = (
-    (re.compile(r'^decode_head\.1\.fcs\.(\d+)\.conv\.'), r'decode_head.1.mlp.fcs.\1.'),
+    (
+        re.compile(r'^decode_head\.1\.fcs\.(\d+)\.conv\.'),
+        r'decode_head.1.mlp.fcs.\1.',
+    ),
     (re.compile(r'^decode_head\.1\.fc_seg\.'), 'decode_head.1.mlp.predictor.'),
 )
 

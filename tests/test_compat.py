@@ -19,9 +19,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _mmengine_like_checkpoint(path):
-    hub = {'log_scalars': {'loss': HistoryBuffer()}, 'runtime_info': {'iter': np.int64(3)}}
+    hub = {
+        'log_scalars': {'loss': HistoryBuffer()},
+        'runtime_info': {'iter': np.int64(3)},
+    }
     hub['log_scalars']['loss'].update(0.5)
-    torch.save({'state_dict': {'w': torch.ones(2)}, 'message_hub': hub, 'meta': {'seed': 0}}, path)
+    torch.save(
+        {
+            'state_dict': {'w': torch.ones(2)},
+            'message_hub': hub,
+            'meta': {'seed': 0},
+        },
+        path,
+    )
 
 
 def test_plain_torch_load_fails_but_mmengine_loads_through_ours(tmp_path):
@@ -29,7 +39,9 @@ def test_plain_torch_load_fails_but_mmengine_loads_through_ours(tmp_path):
     _mmengine_like_checkpoint(path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)  # the torch >= 2.6 default
-    assert CheckpointLoader._get_checkpoint_loader(path) is load_local_checkpoint
+    assert (
+        CheckpointLoader._get_checkpoint_loader(path) is load_local_checkpoint
+    )
     ckpt = _load_checkpoint(path, map_location='cpu')
     assert ckpt['message_hub']['log_scalars']['loss'].current() == 0.5
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
@@ -87,12 +99,25 @@ def test_converter_renames_point_head_only(tmp_path):
 
     src, dst = tmp_path / 'in.pth', tmp_path / 'out.pth'
     torch.save({'state_dict': state, 'meta': {}}, src)
-    tool = [sys.executable, 'tools/model_converters/mmseg2mmpointrend.py', str(src), str(dst)]
+    tool = [
+        sys.executable,
+        'tools/model_converters/mmseg2mmpointrend.py',
+        str(src),
+        str(dst),
+    ]
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run(tool, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        tool, cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
-    assert 'decode_head.1.mlp.predictor.weight' in torch.load(dst)['state_dict']
+    assert (
+        'decode_head.1.mlp.predictor.weight' in torch.load(dst)['state_dict']
+    )
     # A second run refuses to overwrite and leaves the first output intact.
-    proc = subprocess.run(tool, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        tool, cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert proc.returncode != 0 and '--force' in proc.stderr
-    assert 'decode_head.1.mlp.predictor.weight' in torch.load(dst)['state_dict']
+    assert (
+        'decode_head.1.mlp.predictor.weight' in torch.load(dst)['state_dict']
+    )

@@ -20,7 +20,9 @@ def head_cfg(**kw):
         in_index=[0, 1],
         channels=16,
         num_classes=3,
-        point_sampler=dict(type='mmpointrend.UncertaintyPointSampler', num_points=32),
+        point_sampler=dict(
+            type='mmpointrend.UncertaintyPointSampler', num_points=32
+        ),
     )
     cfg.update(kw)
     return cfg
@@ -28,7 +30,9 @@ def head_cfg(**kw):
 
 @pytest.mark.parametrize('each_layer', [True, False])
 def test_point_mlp_channel_bookkeeping(each_layer):
-    mlp = PointMLP(10, 4, 4, fc_channels=16, num_fcs=3, coarse_pred_each_layer=each_layer)
+    mlp = PointMLP(
+        10, 4, 4, fc_channels=16, num_fcs=3, coarse_pred_each_layer=each_layer
+    )
     assert mlp.fcs[0].in_channels == 14
     assert mlp.fcs[1].in_channels == (20 if each_layer else 16)
     assert mlp.predictor.in_channels == (20 if each_layer else 16)
@@ -60,7 +64,12 @@ def test_head_with_two_fine_levels_trains_and_predicts():
     losses['loss_ce_point'].backward()
     assert coarse.grad is not None and coarse.grad.abs().sum() > 0  # no detach
     metas = [s.metainfo for s in samples]
-    out = head.predict(feats, coarse.detach(), metas, dict(subdivision_steps=2, subdivision_num_points=100))
+    out = head.predict(
+        feats,
+        coarse.detach(),
+        metas,
+        dict(subdivision_steps=2, subdivision_num_points=100),
+    )
     assert out.shape == (2, 3, 64, 64)
 
 
@@ -79,7 +88,11 @@ def test_head_dense_rendering_equals_point_head_on_every_pixel():
     head.init_weights()
     feats = [torch.randn(1, 8, 16, 16)]
     coarse = torch.randn(1, 3, 8, 8)
-    out = head.forward(feats, coarse, dict(subdivision_steps=2, subdivision_num_points=32 * 32))
+    out = head.forward(
+        feats,
+        coarse,
+        dict(subdivision_steps=2, subdivision_num_points=32 * 32),
+    )
     dense = head._predict_points(feats, coarse, regular_grid_points(1, 32, 32))
     assert torch.allclose(out, dense.view(1, 3, 32, 32), atol=1e-6)
 
@@ -95,11 +108,24 @@ def test_loss_averages_over_valid_points_only():
         head_cfg(
             in_channels=[8],
             in_index=[0],
-            loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True),
+            loss_decode=dict(
+                type='mmseg.CrossEntropyLoss', avg_non_ignore=True
+            ),
         )
     )
     logits = torch.randn(1, 3, 6)
-    points = torch.tensor([[[0.1, 0.1], [0.9, 0.1], [0.1, 0.9], [0.9, 0.9], [0.5, 0.5], [0.6, 0.6]]])
+    points = torch.tensor(
+        [
+            [
+                [0.1, 0.1],
+                [0.9, 0.1],
+                [0.1, 0.9],
+                [0.9, 0.9],
+                [0.5, 0.5],
+                [0.6, 0.6],
+            ]
+        ]
+    )
     _, samples = demo_seg_batch(1, (32, 32), 3)
     gt = samples[0].gt_sem_seg.data
     gt[:, :16, :] = 255  # top half ignored: the first two points
@@ -107,7 +133,9 @@ def test_loss_averages_over_valid_points_only():
     valid = labels != 255
     ref = F.cross_entropy(logits[0].T[valid], labels[valid])
     losses = head.loss_by_feat(logits, points, samples)
-    assert losses['loss_ce_point'].item() == pytest.approx(ref.item(), rel=1e-5)
+    assert losses['loss_ce_point'].item() == pytest.approx(
+        ref.item(), rel=1e-5
+    )
     # Every point ignored: a zero loss, not NaN.
     gt[:] = 255
     losses = head.loss_by_feat(logits, points, samples)
@@ -129,7 +157,12 @@ def test_binary_sigmoid_mode():
     _, samples = demo_seg_batch(2, (64, 64), 2)
     losses = head.loss(feats, coarse, samples)
     assert torch.isfinite(losses['loss_ce_point'])
-    out = head.predict(feats, coarse, [s.metainfo for s in samples], dict(subdivision_steps=1, subdivision_num_points=64))
+    out = head.predict(
+        feats,
+        coarse,
+        [s.metainfo for s in samples],
+        dict(subdivision_steps=1, subdivision_num_points=64),
+    )
     assert out.shape == (2, 1, 64, 64)
 
 
@@ -137,7 +170,9 @@ def test_binary_segmentor_end_to_end():
     cfg = tiny_segmentor_cfg()
     for head in cfg['decode_head']:
         head.update(num_classes=2, out_channels=1, threshold=0.5)
-        head['loss_decode'] = dict(type='mmseg.CrossEntropyLoss', use_sigmoid=True)
+        head['loss_decode'] = dict(
+            type='mmseg.CrossEntropyLoss', use_sigmoid=True
+        )
     model = MODELS.build(cfg)
     inputs, samples = demo_seg_batch(2, (64, 64), 2)
     losses = model.loss(inputs, samples)
@@ -155,7 +190,11 @@ def test_head_rejects_align_corners_true():
 
 
 def test_head_rejects_nonpositive_num_points():
-    bad = head_cfg(point_sampler=dict(type='mmpointrend.UncertaintyPointSampler', num_points=0))
+    bad = head_cfg(
+        point_sampler=dict(
+            type='mmpointrend.UncertaintyPointSampler', num_points=0
+        )
+    )
     with pytest.raises(ValueError, match='num_points must be a positive'):
         MODELS.build(bad)
 
@@ -184,9 +223,16 @@ def test_segmentor_runs_coarse_head_once_per_training_step():
     losses = model.loss(inputs, samples)
     assert len(calls) == 1
     # The same weights in mmseg's segmentor run the coarse head twice.
-    CascadeEncoderDecoder._decode_head_forward_train(model, model.extract_feat(inputs), samples)
+    CascadeEncoderDecoder._decode_head_forward_train(
+        model, model.extract_feat(inputs), samples
+    )
     assert len(calls) == 3
-    assert {'decode_0.loss_ce', 'decode_0.acc_seg', 'decode_1.loss_ce_point', 'decode_1.acc_point'} <= set(losses)
+    assert {
+        'decode_0.loss_ce',
+        'decode_0.acc_seg',
+        'decode_1.loss_ce_point',
+        'decode_1.acc_point',
+    } <= set(losses)
 
 
 def test_segmentor_tensor_mode_and_predict_agree():
@@ -201,7 +247,12 @@ def test_segmentor_tensor_mode_and_predict_agree():
 
 def test_segmentor_slide_inference():
     cfg = tiny_segmentor_cfg(
-        test_cfg=dict(mode='slide', crop_size=(64, 64), stride=(32, 32), subdivision_num_points=256)
+        test_cfg=dict(
+            mode='slide',
+            crop_size=(64, 64),
+            stride=(32, 32),
+            subdivision_num_points=256,
+        )
     )
     model = MODELS.build(cfg).eval()
     inputs, samples = demo_seg_batch(1, (96, 128), 4)
@@ -213,16 +264,50 @@ def test_segmentor_slide_inference():
 @pytest.mark.parametrize(
     'mutate, error, match',
     [
-        (lambda c: c.update(decode_head=c['decode_head'][1]), ValueError, 'coarse_head, point_head'),
-        (lambda c: c.update(decode_head=[c['decode_head'][1]]), ValueError, 'coarse_head, point_head'),
-        (lambda c: c['decode_head'][0].update(num_classes=5), ValueError, 'disagree'),
-        (lambda c: c['decode_head'][1].update(in_channels=[64]), ValueError, r'in_channels=\[32\]'),
-        (lambda c: c['decode_head'][1].update(in_index=[7]), ValueError, 'levels'),
-        (lambda c: c.update(test_cfg=dict(subdivision_num_points=0)), ValueError, 'positive'),
-        (lambda c: c.update(test_cfg=dict(subdivision_steps=-1)), ValueError, 'subdivision_steps'),
-        (lambda c: c.update(train_cfg=dict(num_points=2048)), ValueError, 'point_sampler'),
         (
-            lambda c: c.update(decode_head=[c['decode_head'][1], c['decode_head'][1]]),
+            lambda c: c.update(decode_head=c['decode_head'][1]),
+            ValueError,
+            'coarse_head, point_head',
+        ),
+        (
+            lambda c: c.update(decode_head=[c['decode_head'][1]]),
+            ValueError,
+            'coarse_head, point_head',
+        ),
+        (
+            lambda c: c['decode_head'][0].update(num_classes=5),
+            ValueError,
+            'disagree',
+        ),
+        (
+            lambda c: c['decode_head'][1].update(in_channels=[64]),
+            ValueError,
+            r'in_channels=\[32\]',
+        ),
+        (
+            lambda c: c['decode_head'][1].update(in_index=[7]),
+            ValueError,
+            'levels',
+        ),
+        (
+            lambda c: c.update(test_cfg=dict(subdivision_num_points=0)),
+            ValueError,
+            'positive',
+        ),
+        (
+            lambda c: c.update(test_cfg=dict(subdivision_steps=-1)),
+            ValueError,
+            'subdivision_steps',
+        ),
+        (
+            lambda c: c.update(train_cfg=dict(num_points=2048)),
+            ValueError,
+            'point_sampler',
+        ),
+        (
+            lambda c: c.update(
+                decode_head=[c['decode_head'][1], c['decode_head'][1]]
+            ),
             TypeError,
             'coarse head',
         ),

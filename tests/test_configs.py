@@ -60,13 +60,19 @@ def test_config_builds_and_runs_one_loss_and_predict_step(path):
 
 def test_pointrend_fpn_cityscapes_keeps_mmseg_recipe():
     cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py')
+        osp.join(
+            ROOT,
+            'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py',
+        )
     )
     head = cfg.model.decode_head[1]
     assert cfg.model.type == 'mmpointrend.PointRendEncoderDecoder'
     assert head.type == 'mmpointrend.PointRendSemSegHead'
     assert head.point_sampler.num_points == 2048
-    assert (head.point_sampler.oversample_ratio, head.point_sampler.importance_sample_ratio) == (3, 0.75)
+    assert (
+        head.point_sampler.oversample_ratio,
+        head.point_sampler.importance_sample_ratio,
+    ) == (3, 0.75)
     assert cfg.model.test_cfg.subdivision_num_points == 8192
     assert cfg.model.train_cfg == {}
     # Schedule, optimiser, data and crop inherited unchanged from mmseg.
@@ -79,13 +85,18 @@ def test_pointrend_fpn_cityscapes_keeps_mmseg_recipe():
 
 def test_deeplabv3_pointrend_is_the_paper_setup():
     cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/deeplabv3/pointrend_deeplabv3_r50-d16_4xb2-80k_cityscapes-512x1024.py')
+        osp.join(
+            ROOT,
+            'configs/deeplabv3/pointrend_deeplabv3_r50-d16_4xb2-80k_cityscapes-512x1024.py',
+        )
     )
     coarse, point = cfg.model.decode_head
     assert coarse.type == 'ASPPHead' and coarse.dilations == (1, 6, 12, 18)
     assert cfg.model.backbone.strides == (1, 2, 2, 1)
     assert point.in_index == [0] and point.in_channels == [256]  # res2
-    assert point.point_sampler.num_points == 32 * 64  # stride-16 cells of the crop
+    assert (
+        point.point_sampler.num_points == 32 * 64
+    )  # stride-16 cells of the crop
     assert cfg.model.test_cfg.subdivision_steps == 4
     assert cfg.model.test_cfg.subdivision_num_points == 8192
     model = _build(cfg)

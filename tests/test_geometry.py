@@ -31,7 +31,9 @@ def test_grid_points_are_cell_centres():
 
 def test_cell_centers_match_grid_for_any_indices():
     idx = torch.tensor([[5, 0, 11, 7]])
-    assert torch.equal(cell_centers(idx, 3, 4), regular_grid_points(1, 3, 4)[:, idx[0]])
+    assert torch.equal(
+        cell_centers(idx, 3, 4), regular_grid_points(1, 3, 4)[:, idx[0]]
+    )
 
 
 def test_sampling_at_cell_centres_equals_gathering():
@@ -58,9 +60,13 @@ def test_bilinear_midpoint_is_average():
 def test_fine_grid_sampling_matches_interpolate_inside():
     # With zero padding only the border ring differs from F.interpolate.
     feats = torch.randn(1, 3, 6, 6, dtype=torch.float64)
-    up = F.interpolate(feats, scale_factor=2, mode='bilinear', align_corners=False)
+    up = F.interpolate(
+        feats, scale_factor=2, mode='bilinear', align_corners=False
+    )
     pts = regular_grid_points(1, 12, 12, dtype=torch.float64)
-    sampled = point_sample(feats, pts, padding_mode='border').view(1, 3, 12, 12)
+    sampled = point_sample(feats, pts, padding_mode='border').view(
+        1, 3, 12, 12
+    )
     assert torch.allclose(sampled, up, atol=1e-12)
     zero_pad = point_sample(feats, pts).view(1, 3, 12, 12)
     assert torch.allclose(zero_pad[..., 1:-1, 1:-1], up[..., 1:-1, 1:-1])
@@ -71,7 +77,9 @@ def test_half_precision_maps_are_read_in_fp32():
     feats = torch.randn(1, 2, 5, 5).half()
     pts = regular_grid_points(1, 5, 5)
     assert point_sample(feats, pts).dtype == torch.float16
-    assert torch.allclose(point_sample(feats, pts).float(), feats.float().flatten(2))
+    assert torch.allclose(
+        point_sample(feats, pts).float(), feats.float().flatten(2)
+    )
 
 
 def test_roi_to_image_to_map_round_trip():
@@ -90,7 +98,11 @@ def test_roi_grid_sampling_equals_roi_align_aligned():
     mmcv_ops = pytest.importorskip('mmcv.ops')
     feats = torch.randn(2, 4, 24, 32)
     rois = torch.tensor(
-        [[0, 8.0, 4.0, 60.0, 50.0], [1, 0.0, 0.0, 127.0, 95.0], [0, 33.3, 17.1, 40.2, 90.0]]
+        [
+            [0, 8.0, 4.0, 60.0, 50.0],
+            [1, 0.0, 0.0, 127.0, 95.0],
+            [0, 33.3, 17.1, 40.2, 90.0],
+        ]
     )
     grid = regular_grid_points(3, 7, 7)
     ours = sample_roi_points([feats], [4], rois, grid).view(3, 4, 7, 7)
@@ -100,7 +112,9 @@ def test_roi_grid_sampling_equals_roi_align_aligned():
 
 def test_sample_roi_points_handles_zero_rois_and_levels():
     feats = [torch.randn(1, 3, 8, 8), torch.randn(1, 5, 4, 4)]
-    out = sample_roi_points(feats, [4, 8], torch.zeros(0, 5), torch.rand(0, 6, 2))
+    out = sample_roi_points(
+        feats, [4, 8], torch.zeros(0, 5), torch.rand(0, 6, 2)
+    )
     assert out.shape == (0, 8, 6)
     with pytest.raises(ValueError, match='one stride per'):
         sample_roi_points(feats, [4], torch.zeros(0, 5), torch.rand(0, 6, 2))
@@ -112,11 +126,15 @@ def test_top2_gap_hand_computed():
     with pytest.raises(ValueError, match='neg_abs_logit'):
         top2_logit_gap(torch.zeros(1, 1, 3))
     # One channel (sigmoid) falls back to -|logit|.
-    assert semantic_uncertainty(torch.tensor([[[-2.0, 0.5]]])).tolist() == [[-2.0, -0.5]]
+    assert semantic_uncertainty(torch.tensor([[[-2.0, 0.5]]])).tolist() == [
+        [-2.0, -0.5]
+    ]
 
 
 def test_neg_abs_logit_picks_class_channel():
-    logits = torch.tensor([[[1.0, -3.0], [0.2, 5.0]], [[4.0, 0.0], [-1.0, 2.0]]])
+    logits = torch.tensor(
+        [[[1.0, -3.0], [0.2, 5.0]], [[4.0, 0.0], [-1.0, 2.0]]]
+    )
     out = neg_abs_logit(logits, torch.tensor([1, 0]))
     assert torch.allclose(out, torch.tensor([[-0.2, -5.0], [-4.0, 0.0]]))
     with pytest.raises(ValueError, match='classes'):
@@ -125,7 +143,9 @@ def test_neg_abs_logit_picks_class_channel():
 
 def test_sampler_counts_and_ranking():
     torch.manual_seed(0)
-    sampler = UncertaintyPointSampler(196, oversample_ratio=3, importance_sample_ratio=0.75)
+    sampler = UncertaintyPointSampler(
+        196, oversample_ratio=3, importance_sample_ratio=0.75
+    )
     assert (sampler.num_candidates, sampler.num_uncertain) == (588, 147)
     # Logit 0 (maximally uncertain) only in the band 0.4 <= x < 0.6.
     logits = torch.full((2, 1, 50, 50), 8.0)
@@ -165,7 +185,9 @@ def test_subdivision_with_enough_points_equals_dense_prediction():
     weight = torch.randn(4, 3)
     fine, predict = _dense_predictor(weight)
     coarse = torch.randn(1, 4, 4, 4)
-    out = render_by_subdivision(coarse, predict, semantic_uncertainty, 2, 16 * 16)
+    out = render_by_subdivision(
+        coarse, predict, semantic_uncertainty, 2, 16 * 16
+    )
     dense = predict(regular_grid_points(1, 16, 16)).view(1, 4, 16, 16)
     assert out.shape == (1, 4, 16, 16)
     assert torch.allclose(out, dense, atol=1e-6)
@@ -176,7 +198,9 @@ def test_subdivision_only_touches_selected_cells():
     _, predict = _dense_predictor(weight)
     coarse = torch.randn(1, 4, 8, 8)
     out = render_by_subdivision(coarse, predict, semantic_uncertainty, 1, 10)
-    up = F.interpolate(coarse, scale_factor=2, mode='bilinear', align_corners=False)
+    up = F.interpolate(
+        coarse, scale_factor=2, mode='bilinear', align_corners=False
+    )
     changed = (out != up).any(1).flatten()
     assert changed.sum() == 10
     # The changed cells are the 10 most uncertain of the upsampled map.
@@ -190,3 +214,14 @@ def test_plan_matches_detectron2_instance_rule():
     assert plan_subdivision((7, 7), 5, 784, 2, False) == (None, 5)
     assert plan_subdivision((7, 7), 5, 100, 2, True) == ((7, 7), 5)
     assert plan_subdivision((7, 7), 1, 10**6, 2, True) == ((14, 14), 0)
+
+
+@pytest.mark.parametrize('num_classes', [2, 3, 19])
+def test_top2_gap_equals_topk_including_ties(num_classes):
+    torch.manual_seed(num_classes)
+    logits = torch.randint(-3, 4, (2, num_classes, 9, 7)).float()  # many ties
+    top2 = logits.topk(2, dim=1).values
+    assert torch.equal(top2_logit_gap(logits), top2[:, 1] - top2[:, 0])
+    points = torch.randn(3, num_classes, 50)
+    top2 = points.topk(2, dim=1).values
+    assert torch.equal(top2_logit_gap(points), top2[:, 1] - top2[:, 0])

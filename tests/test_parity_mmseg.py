@@ -45,7 +45,10 @@ def models():
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     ours = _build(
-        osp.join(ROOT, 'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'),
+        osp.join(
+            ROOT,
+            'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py',
+        ),
         8196,
     )
     state, renamed = convert_mmseg_pointrend(ref.state_dict())
@@ -94,5 +97,7 @@ def test_coarse_loss_matches_and_point_loss_is_finite(models):
     torch.manual_seed(0)
     lb = ours.loss(inputs, samples)
     ref.eval(), ours.eval()
-    assert la['decode_0.loss_ce'].item() == pytest.approx(lb['decode_0.loss_ce'].item(), rel=1e-5)
+    assert la['decode_0.loss_ce'].item() == pytest.approx(
+        lb['decode_0.loss_ce'].item(), rel=1e-5
+    )
     assert torch.isfinite(lb['decode_1.loss_ce_point'])

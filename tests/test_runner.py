@@ -18,7 +18,8 @@ from mmpointrend.datasets import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(
-    ROOT, 'configs/synthetic/pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py'
+    ROOT,
+    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py',
 )
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,13 @@ def _options(data_root, work_dir, max_iters):
 def _run(cmd, **kw):
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kw
+        cmd,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
@@ -63,7 +70,14 @@ def _run(cmd, **kw):
 
 def test_train_validate_save_resume_test(data_root, tmp_path):
     work = str(tmp_path / 'work')
-    out = _run([sys.executable, 'tools/train.py', CONFIG, *_options(data_root, work, 2)])
+    out = _run(
+        [
+            sys.executable,
+            'tools/train.py',
+            CONFIG,
+            *_options(data_root, work, 2),
+        ]
+    )
     assert re.search(r'mIoU', out), out[-3000:]
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
     with open(osp.join(work, 'last_checkpoint')) as f:
@@ -72,7 +86,13 @@ def test_train_validate_save_resume_test(data_root, tmp_path):
     # --resume picks up iter_2.pth (optimizer, scheduler, message hub) under
     # torch's weights_only default and continues to iteration 4.
     out = _run(
-        [sys.executable, 'tools/train.py', CONFIG, '--resume', *_options(data_root, work, 4)]
+        [
+            sys.executable,
+            'tools/train.py',
+            CONFIG,
+            '--resume',
+            *_options(data_root, work, 4),
+        ]
     )
     assert 'resumed' in out.lower(), out[-3000:]
     assert re.search(r'Iter\(train\) \[4/4\]', out), out[-3000:]
@@ -97,9 +117,17 @@ def test_train_validate_save_resume_test(data_root, tmp_path):
 def test_two_process_gloo_training_on_cpu(data_root, tmp_path):
     work = str(tmp_path / 'dist')
     env_port = str(29500 + os.getpid() % 1000)
-    env = dict(os.environ, PYTHONPATH=ROOT, PORT=env_port, PYTHON=sys.executable)
+    env = dict(
+        os.environ, PYTHONPATH=ROOT, PORT=env_port, PYTHON=sys.executable
+    )
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CONFIG, '2', *_options(data_root, work, 2)],
+        [
+            'bash',
+            'tools/dist_train.sh',
+            CONFIG,
+            '2',
+            *_options(data_root, work, 2),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -125,7 +125,7 @@ def main() -> None:
     images = glob.glob(
         osp.join(work_dir, 'predictions', '**', '*.png'), recursive=True
     )
-    print('\n=== demo finished in {:.0f} s ==='.format(time.perf_counter() - start))
+    print(f'\n=== demo finished in {time.perf_counter() - start:.0f} s ===')
     print(f'mIoU (val):       {metrics.get("mIoU", "n/a")}')
     print(f'checkpoint:       {checkpoint}')
     print(f'training logs:    {work_dir}')

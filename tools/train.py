@@ -1,7 +1,8 @@
 """Train a model from a config with an MMEngine runner.
 
 Examples:
-    python tools/train.py configs/synthetic/pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py
+    python tools/train.py configs/synthetic/\
+pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py
     bash tools/dist_train.sh CONFIG 4 --amp
 """
 

@@ -107,7 +107,7 @@ _SHAPES = {1: _star, 2: _polygon, 3: _bar, 4: _ring}
 
 
 def _coverage(contours: list[np.ndarray], size: int) -> np.ndarray:
-    """Anti-aliased (size, size) float coverage of the even-odd filled shape."""
+    """Anti-aliased (size, size) coverage of the even-odd filled shape."""
     big = np.zeros((size * SUPERSAMPLE, size * SUPERSAMPLE), np.uint8)
     pts = [np.round(c * SUPERSAMPLE).astype(np.int32) for c in contours]
     # fillPoly fills with the even-odd rule, so a ring's inner contour is a
@@ -205,7 +205,9 @@ def generate_synthetic_dataset(
                 dict(id=i + 1, file_name=name, height=size, width=size)
             )
             for cat, mask in instances:
-                rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+                rle = mask_utils.encode(
+                    np.asfortranarray(mask.astype(np.uint8))
+                )
                 x, y, w, h = mask_utils.toBbox(rle).tolist()
                 rle['counts'] = rle['counts'].decode('ascii')
                 annotations.append(

@@ -106,7 +106,8 @@ def init_cpu_distributed() -> bool:
     if torch.cuda.is_available() or dist.is_initialized():
         return False
     missing = [
-        k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+        k
+        for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
         if k not in os.environ
     ]
     if missing:

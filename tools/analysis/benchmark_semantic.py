@@ -32,10 +32,15 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FPN_POINTREND = 'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
-MMSEG_POINTREND = 'mmseg::point_rend/pointrend_r50_4xb2-80k_cityscapes-512x1024.py'
+FPN_POINTREND = (
+    'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
+)
+MMSEG_POINTREND = (
+    'mmseg::point_rend/pointrend_r50_4xb2-80k_cityscapes-512x1024.py'
+)
 DLV3_POINTREND = (
-    'configs/deeplabv3/pointrend_deeplabv3_r50-d16_4xb2-80k_cityscapes-512x1024.py'
+    'configs/deeplabv3/'
+    'pointrend_deeplabv3_r50-d16_4xb2-80k_cityscapes-512x1024.py'
 )
 DLV3_OS8 = 'configs/deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py'
 
@@ -71,7 +76,7 @@ def _build(path: str, device: str):
 
 
 def _paired_models(device: str):
-    """mmseg's SemanticFPN+PointRend and ours with the same weights."""
+    """Mmseg's SemanticFPN+PointRend and ours with the same weights."""
     from mmpointrend.converters import convert_mmseg_pointrend
 
     ref = _build(MMSEG_POINTREND, device)
@@ -100,7 +105,9 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
             mode='bilinear',
         )
         metas = [dict(img_shape=(1024, 2048), pad_shape=(1024, 2048))]
-        cfg = dict(subdivision_steps=2, subdivision_num_points=8192, scale_factor=2)
+        cfg = dict(
+            subdivision_steps=2, subdivision_num_points=8192, scale_factor=2
+        )
         from mmengine.config import ConfigDict
 
         cfg = ConfigDict(cfg)
@@ -110,9 +117,17 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
                 return head.predict(feats, coarse, metas, cfg)
 
     elif case == 'b':
-        model = _build(DLV3_POINTREND if impl == 'ours' else DLV3_OS8, device).eval()
+        model = _build(
+            DLV3_POINTREND if impl == 'ours' else DLV3_OS8, device
+        ).eval()
         inputs = torch.randn(1, 3, 1024, 2048, device=device)
-        metas = [dict(img_shape=(1024, 2048), pad_shape=(1024, 2048), ori_shape=(1024, 2048))]
+        metas = [
+            dict(
+                img_shape=(1024, 2048),
+                pad_shape=(1024, 2048),
+                ori_shape=(1024, 2048),
+            )
+        ]
 
         def run():
             with torch.no_grad():
@@ -161,14 +176,18 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
         peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
     else:
         peak = max(_peak_rss_mib() - base_rss, 0.0)
-    queue.put(dict(median=statistics.median(times), times=times, peak_mib=peak))
+    queue.put(
+        dict(median=statistics.median(times), times=times, peak_mib=peak)
+    )
 
 
 def measure(case: str, impl: str, repeats: int, device: str) -> dict:
     """Run one (case, implementation) pair in a fresh process."""
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(case, impl, repeats, device, queue))
+    proc = ctx.Process(
+        target=_worker, args=(case, impl, repeats, device, queue)
+    )
     proc.start()
     result = queue.get()
     proc.join()
@@ -194,10 +213,29 @@ def machine() -> str:
 
 
 CASES = {
-    'a': ('point-head inference, 1024x2048, K=19, N=8192, 2 steps', 'mmseg PointHead', 2.0, 1.0),
-    'b': ('DeepLabV3-OS16+PointRend vs DeepLabV3-OS8, R50, 1024x2048', 'DeepLabV3-OS8 (dense)', 2.0, 0.5),
-    'c': ('training iteration, SemanticFPN+PointRend R50, 2x512x1024', 'mmseg CascadeEncoderDecoder', 1.15, None),
+    'a': (
+        'point-head inference, 1024x2048, K=19, N=8192, 2 steps',
+        'mmseg PointHead',
+        2.0,
+        1.0,
+    ),
+    'b': (
+        'DeepLabV3-OS16+PointRend vs DeepLabV3-OS8, R50, 1024x2048',
+        'DeepLabV3-OS8 (dense)',
+        2.0,
+        0.5,
+    ),
+    'c': (
+        'training iteration, SemanticFPN+PointRend R50, 2x512x1024',
+        'mmseg CascadeEncoderDecoder',
+        1.15,
+        None,
+    ),
 }
+
+
+def _fmt(result: dict) -> str:
+    return f'{result["median"]:.3f} s, +{result["peak_mib"]:.0f} MiB'
 
 
 def main() -> None:
@@ -214,15 +252,22 @@ def main() -> None:
         title, ref_name, speed_target, mem_target = CASES[case]
         print(f'[{case}] {title}', flush=True)
         ref = measure(case, 'mmseg', args.repeats, args.device)
-        print(f'    reference: {ref["median"]:.3f} s, +{ref["peak_mib"]:.0f} MiB', flush=True)
+        print(f'    reference: {_fmt(ref)}', flush=True)
         ours = measure(case, 'ours', args.repeats, args.device)
-        print(f'    ours:      {ours["median"]:.3f} s, +{ours["peak_mib"]:.0f} MiB', flush=True)
+        print(f'    ours:      {_fmt(ours)}', flush=True)
         speed = ref['median'] / ours['median']
-        mem = ours['peak_mib'] / ref['peak_mib'] if ref['peak_mib'] > 0 else float('nan')
-        met = speed >= speed_target and (mem_target is None or mem <= mem_target)
+        mem = (
+            ours['peak_mib'] / ref['peak_mib']
+            if ref['peak_mib'] > 0
+            else float('nan')
+        )
+        met = speed >= speed_target and (
+            mem_target is None or mem <= mem_target
+        )
         rows.append(
             f'| ({case}) {title} | {ref_name} | {ref["median"]:.3f} | '
-            f'{ours["median"]:.3f} | **{speed:.2f}x** (target >= {speed_target}x) | '
+            f'{ours["median"]:.3f} | **{speed:.2f}x** '
+            f'(target >= {speed_target}x) | '
             f'{ref["peak_mib"]:.0f} | {ours["peak_mib"]:.0f} | {mem:.2f}'
             f'{"" if mem_target is None else f" (target <= {mem_target})"} | '
             f'{"met" if met else "**missed**"} |'
@@ -243,7 +288,12 @@ def main() -> None:
     text = open(args.output).read() if osp.exists(args.output) else ''
     block = f'{marker}\n{table}{end}'
     if marker in text:
-        text = re.sub(re.escape(marker) + r'.*?' + re.escape(end), block, text, flags=re.S)
+        text = re.sub(
+            re.escape(marker) + r'.*?' + re.escape(end),
+            block,
+            text,
+            flags=re.S,
+        )
     else:
         text += f'\n{block}\n'
     with open(args.output, 'w') as f:

@@ -31,8 +31,10 @@ DEFAULT_SUBDIVISION = dict(
 
 @MODELS.register_module()
 class PointRendSemSegHead(BaseCascadeDecodeHead):
-    """Point head of `PointRend <https://arxiv.org/abs/1912.08193>`_ for
-    semantic segmentation.
+    """Semantic-segmentation point head of PointRend.
+
+    `PointRend: Image Segmentation as Rendering
+    <https://arxiv.org/abs/1912.08193>`_.
 
     The second stage of :class:`PointRendEncoderDecoder`: it takes the neck or
     backbone features and the coarse logits of the first stage, trains a
@@ -283,7 +285,9 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         )
         for module in loss_modules:
             key = f'{module.loss_name}_point'
-            value = module(point_logits, labels, ignore_index=self.ignore_index)
+            value = module(
+                point_logits, labels, ignore_index=self.ignore_index
+            )
             losses[key] = losses[key] + value if key in losses else value
         if self.out_channels == 1:
             valid = labels != self.ignore_index

@@ -1,4 +1,4 @@
-"""The per-point MLP of PointRend, shared by the semantic and instance heads."""
+"""The per-point MLP of PointRend, shared by semantic and instance heads."""
 
 from __future__ import annotations
 

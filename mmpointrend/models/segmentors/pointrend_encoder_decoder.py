@@ -20,7 +20,11 @@ from ..decode_heads.pointrend_sem_seg_head import (
 
 #: mmseg keeps the training sampler's settings in the segmentor's train_cfg;
 #: here the sampler is a component of the point head.
-_LEGACY_TRAIN_KEYS = ('num_points', 'oversample_ratio', 'importance_sample_ratio')
+_LEGACY_TRAIN_KEYS = (
+    'num_points',
+    'oversample_ratio',
+    'importance_sample_ratio',
+)
 
 
 @MODELS.register_module()
@@ -67,13 +71,14 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         init_cfg: OptConfigType = None,
         num_stages: int | None = None,
     ) -> None:
-        if not isinstance(decode_head, (list, tuple)) or len(decode_head) != 2:
+        is_list = isinstance(decode_head, (list, tuple))
+        num_given = len(decode_head) if is_list else 1
+        if num_given != 2:
             raise ValueError(
                 'PointRendEncoderDecoder needs decode_head=[coarse_head, '
                 'point_head] (a coarse stage such as FPNHead or ASPPHead, '
                 'then mmpointrend.PointRendSemSegHead); got '
-                f'{type(decode_head).__name__} of length '
-                f'{len(decode_head) if isinstance(decode_head, (list, tuple)) else 1}'
+                f'{type(decode_head).__name__} with {num_given} entries'
             )
         if num_stages is not None and num_stages != len(decode_head):
             raise ValueError(

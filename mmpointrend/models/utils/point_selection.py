@@ -34,14 +34,26 @@ def top2_logit_gap(logits: Tensor) -> Tensor:
         Tensor: (B, ...) scores ``<= 0``; ``0`` means a tie between the two
         best classes.
     """
-    if logits.shape[1] < 2:
+    num_classes = logits.shape[1]
+    if num_classes < 2:
         raise ValueError(
             'top2_logit_gap needs at least 2 class channels, got '
-            f'{logits.shape[1]}; use neg_abs_logit for 1-channel (sigmoid) '
+            f'{num_classes}; use neg_abs_logit for 1-channel (sigmoid) '
             'predictions'
         )
-    top2 = logits.topk(2, dim=1).values
-    return top2[:, 1] - top2[:, 0]
+    # A running (best, second best) over the channels gives exactly the
+    # values of topk(2, dim=1), ties included (a tie makes second == best),
+    # in a few in-place elementwise passes: on a 19 x 1024 x 2048 map this is
+    # several times faster than topk and allocates no index tensor.
+    first = torch.maximum(logits[:, 0], logits[:, 1])
+    second = torch.minimum(logits[:, 0], logits[:, 1])
+    scratch = torch.empty_like(first)
+    for c in range(2, num_classes):
+        channel = logits[:, c]
+        torch.minimum(first, channel, out=scratch)
+        torch.maximum(second, scratch, out=second)
+        torch.maximum(first, channel, out=first)
+    return second.sub_(first)
 
 
 def neg_abs_logit(logits: Tensor, classes: Tensor | None = None) -> Tensor:
@@ -136,7 +148,9 @@ class UncertaintyPointSampler:
         )
 
     @torch.no_grad()
-    def sample(self, coarse_logits: Tensor, uncertainty: UncertaintyFn) -> Tensor:
+    def sample(
+        self, coarse_logits: Tensor, uncertainty: UncertaintyFn
+    ) -> Tensor:
         """Select training points.
 
         Args:

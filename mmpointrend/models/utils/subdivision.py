@@ -101,7 +101,9 @@ def render_by_subdivision(
     for _ in range(steps):
         height, width = height * scale_factor, width * scale_factor
         if height * width <= num_points:
-            logits = _render_dense(predict_points, batch, height, width, logits)
+            logits = _render_dense(
+                predict_points, batch, height, width, logits
+            )
             continue
         logits = F.interpolate(
             logits,
