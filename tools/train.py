@@ -9,6 +9,7 @@ pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py
 import argparse
 import os
 
+import torch
 from mmengine.runner import Runner
 
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
@@ -30,6 +31,11 @@ def parse_args() -> argparse.Namespace:
     )
     add_common_args(parser)
     args = parser.parse_args()
+    if args.amp and not torch.cuda.is_available():
+        parser.error(
+            "--amp needs a CUDA GPU (MMEngine's AmpOptimWrapper); drop --amp "
+            'to train in fp32 on this machine'
+        )
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 

@@ -32,8 +32,9 @@ def top2_logit_gap(logits: Tensor) -> Tensor:
 
     Returns:
         Tensor: (B, ...) scores ``<= 0``; ``0`` means a tie between the two
-        best classes.
+        best classes. Detached: scores only select points.
     """
+    logits = logits.detach()
     num_classes = logits.shape[1]
     if num_classes < 2:
         raise ValueError(
