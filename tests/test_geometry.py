@@ -14,6 +14,7 @@ from mmpointrend.models.utils import (
     regular_grid_points,
     render_by_subdivision,
     roi_points_to_image,
+    sample_masks_at_points,
     sample_roi_points,
     semantic_uncertainty,
     top2_logit_gap,
@@ -225,3 +226,25 @@ def test_top2_gap_equals_topk_including_ties(num_classes):
     points = torch.randn(3, num_classes, 50)
     top2 = points.topk(2, dim=1).values
     assert torch.equal(top2_logit_gap(points), top2[:, 1] - top2[:, 0])
+
+
+def test_mask_targets_equal_grid_sample_of_float_masks():
+    torch.manual_seed(0)
+    masks = torch.rand(3, 20, 30) > 0.5
+    index = torch.tensor([2, 0, 2, 1])
+    # Points inside, on edges and outside the image.
+    pts = torch.rand(4, 50, 2) * torch.tensor([36.0, 26.0]) - 3.0
+    ours = sample_masks_at_points(masks, index, pts)
+    norm = pts / torch.tensor([30.0, 20.0])
+    ref = torch.stack(
+        [
+            point_sample(masks[i][None, None].float(), norm[r][None])[0, 0]
+            for r, i in enumerate(index.tolist())
+        ]
+    )
+    assert torch.allclose(ours, ref, atol=1e-6)
+    assert ours.min() >= 0 and ours.max() <= 1
+    assert sample_masks_at_points(masks[:0], index[:0], pts[:0]).shape == (
+        0,
+        50,
+    )

@@ -1,4 +1,4 @@
-"""Tensor mode (mmseg's is broken for PointRend): FLOPs counting and tracing."""
+"""Tensor mode (broken in mmseg for PointRend): FLOPs and tracing."""
 
 import torch
 from mmengine.analysis import get_model_complexity_info

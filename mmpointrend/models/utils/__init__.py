@@ -6,6 +6,7 @@ from .point_sample import (
     point_sample,
     regular_grid_points,
     roi_points_to_image,
+    sample_masks_at_points,
     sample_roi_points,
 )
 from .point_selection import (
@@ -27,6 +28,7 @@ __all__ = [
     'regular_grid_points',
     'render_by_subdivision',
     'roi_points_to_image',
+    'sample_masks_at_points',
     'sample_roi_points',
     'semantic_uncertainty',
     'top2_logit_gap',

@@ -163,6 +163,52 @@ def image_points_to_map(
     return abs_points / extent
 
 
+def sample_masks_at_points(
+    masks: Tensor, mask_index: Tensor, abs_points: Tensor
+) -> Tensor:
+    """Bilinearly read binary masks at absolute image points.
+
+    Equal to ``point_sample(masks[mask_index].float(), normalized points)``
+    (``align_corners=False``, zero padding), but reads the four neighbours of
+    each point by indexing, so the masks may stay ``uint8``/``bool`` and are
+    never copied per RoI: memory is O(R * P), not O(R * H * W).
+
+    Args:
+        masks (Tensor): (N, H, W) masks of one image (any numeric/bool dtype).
+        mask_index (Tensor): (R,) which mask each row of points reads.
+        abs_points (Tensor): (R, P, 2) ``(x, y)`` in image pixels.
+
+    Returns:
+        Tensor: (R, P) float values in ``[0, 1]`` for binary masks (soft at
+        mask edges).
+    """
+    num_rows, num_points = abs_points.shape[:2]
+    if num_rows == 0 or masks.shape[0] == 0:
+        return abs_points.new_zeros((num_rows, num_points))
+    height, width = masks.shape[-2:]
+    # Pixel centres sit at i + 0.5 (align_corners=False).
+    u = abs_points[..., 0] - 0.5
+    v = abs_points[..., 1] - 0.5
+    x0, y0 = u.floor(), v.floor()
+    wx, wy = u - x0, v - y0
+    x0, y0 = x0.long(), y0.long()
+    flat = masks.reshape(masks.shape[0], height * width)
+    rows = mask_index.long()[:, None].expand(-1, num_points)
+    out = abs_points.new_zeros((num_rows, num_points))
+    for dx, dy, weight in (
+        (0, 0, (1 - wx) * (1 - wy)),
+        (1, 0, wx * (1 - wy)),
+        (0, 1, (1 - wx) * wy),
+        (1, 1, wx * wy),
+    ):
+        xs, ys = x0 + dx, y0 + dy
+        inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+        idx = ys.clamp(0, height - 1) * width + xs.clamp(0, width - 1)
+        values = flat[rows, idx].to(out.dtype)
+        out += torch.where(inside, values * weight, torch.zeros_like(weight))
+    return out
+
+
 def sample_roi_points(
     feats: Sequence[Tensor],
     strides: Sequence[float],
