@@ -49,3 +49,154 @@ def convert_mmseg_pointrend(
             renamed.append((key, new))
         out[new] = value
     return out, renamed
+
+
+#: mmdet ``PointRendRoIHead`` (CoarseMaskHead + MaskPointHead) ->
+#: :class:`~mmpointrend.models.PointRendMaskRoIHead`.
+_MMDET_INSTANCE_RULES = (
+    (
+        re.compile(r'^roi_head\.mask_head\.downsample_conv\.conv\.'),
+        'roi_head.mask_head.downsample_conv.',
+    ),
+    (
+        re.compile(r'^roi_head\.point_head\.fcs\.(\d+)\.conv\.'),
+        r'roi_head.point_head.mlp.fcs.\1.',
+    ),
+    (
+        re.compile(r'^roi_head\.point_head\.fc_logits\.'),
+        'roi_head.point_head.mlp.predictor.',
+    ),
+)
+
+
+def _apply_rules(
+    state_dict: dict[str, Tensor], rules
+) -> tuple[OrderedDict, list[tuple[str, str]]]:
+    out: OrderedDict = OrderedDict()
+    renamed = []
+    for key, value in state_dict.items():
+        new = key
+        for pattern, repl in rules:
+            new = pattern.sub(repl, new)
+        if new != key:
+            renamed.append((key, new))
+        out[new] = value
+    return out, renamed
+
+
+def convert_mmdet_pointrend(
+    state_dict: dict[str, Tensor],
+) -> tuple[OrderedDict, list[tuple[str, str]]]:
+    """Rename an mmdet 3.x PointRend state dict to mmpointrend's keys.
+
+    Args:
+        state_dict (dict[str, Tensor]): mmdet ``PointRend`` weights.
+
+    Returns:
+        tuple: The converted state dict and the renamed ``(old, new)`` keys.
+    """
+    if not any(k.startswith('roi_head.point_head.') for k in state_dict):
+        raise ValueError(
+            'no roi_head.point_head.* keys: this is not an mmdet PointRend '
+            'checkpoint'
+        )
+    return _apply_rules(state_dict, _MMDET_INSTANCE_RULES)
+
+
+def _d2_resnet_key(parts: list[str]) -> str | None:
+    """Map ``backbone.bottom_up.*`` name parts to mmdet ResNet names."""
+    if parts[0] == 'stem':
+        layer = 'conv1' if parts[2] != 'norm' else 'bn1'
+        return f'backbone.{layer}.{parts[-1]}'
+    match = re.fullmatch(r'res(\d)', parts[0])
+    if match is None:
+        return None
+    prefix = f'backbone.layer{int(match.group(1)) - 1}.{parts[1]}'
+    if parts[2] == 'shortcut':
+        sub = 'downsample.1' if parts[3] == 'norm' else 'downsample.0'
+        return f'{prefix}.{sub}.{parts[-1]}'
+    conv = parts[2]  # conv1 / conv2 / conv3
+    if parts[3] == 'norm':
+        return f'{prefix}.bn{conv[-1]}.{parts[-1]}'
+    return f'{prefix}.{conv}.{parts[-1]}'
+
+
+_D2_FIXED = {
+    'proposal_generator.rpn_head.conv': 'rpn_head.rpn_conv',
+    'proposal_generator.rpn_head.objectness_logits': 'rpn_head.rpn_cls',
+    'proposal_generator.rpn_head.anchor_deltas': 'rpn_head.rpn_reg',
+    'roi_heads.box_head.fc1': 'roi_head.bbox_head.shared_fcs.0',
+    'roi_heads.box_head.fc2': 'roi_head.bbox_head.shared_fcs.1',
+    'roi_heads.box_predictor.cls_score': 'roi_head.bbox_head.fc_cls',
+    'roi_heads.box_predictor.bbox_pred': 'roi_head.bbox_head.fc_reg',
+    'roi_heads.mask_head.coarse_head.reduce_spatial_dim_conv': (
+        'roi_head.mask_head.downsample_conv'
+    ),
+    'roi_heads.mask_head.coarse_head.fc1': 'roi_head.mask_head.fcs.0',
+    'roi_heads.mask_head.coarse_head.fc2': 'roi_head.mask_head.fcs.1',
+    'roi_heads.mask_head.coarse_head.prediction': (
+        'roi_head.mask_head.fc_logits'
+    ),
+    'roi_heads.mask_head.point_head.fc1': 'roi_head.point_head.mlp.fcs.0',
+    'roi_heads.mask_head.point_head.fc2': 'roi_head.point_head.mlp.fcs.1',
+    'roi_heads.mask_head.point_head.fc3': 'roi_head.point_head.mlp.fcs.2',
+    'roi_heads.mask_head.point_head.predictor': (
+        'roi_head.point_head.mlp.predictor'
+    ),
+}
+
+
+def convert_detectron2_pointrend(
+    weights: dict,
+) -> tuple[OrderedDict, list[str]]:
+    """Convert a detectron2 PointRend R-CNN (R50/R101-FPN) to our keys.
+
+    Covers the backbone (caffe-style ResNet with frozen BN), FPN, RPN, box
+    head, coarse mask head and point head of detectron2's model-zoo
+    pickles; the target model is mmdet's Mask R-CNN (caffe ResNet, FPN) with
+    :class:`~mmpointrend.models.PointRendMaskRoIHead`. detectron2's frozen
+    BN layers store ``weight``, ``bias``, ``running_mean`` and
+    ``running_var`` like mmdet's BN, so they map one to one. Class order
+    (background last) and box-delta layout are the same in both libraries.
+
+    Args:
+        weights (dict): ``name -> array`` (the ``'model'`` entry of the
+            pickle).
+
+    Returns:
+        tuple: The state dict (tensors) and the detectron2 names that had no
+        counterpart (e.g. ``pixel_mean``); an unknown name in the network
+        itself raises instead.
+    """
+    import numpy as np
+    import torch
+
+    out: OrderedDict = OrderedDict()
+    skipped = []
+    for name, value in weights.items():
+        tensor = torch.as_tensor(np.asarray(value))
+        new = None
+        if name.startswith('backbone.bottom_up.'):
+            new = _d2_resnet_key(name.split('.')[2:])
+        elif name.startswith('backbone.fpn_'):
+            match = re.fullmatch(
+                r'backbone\.fpn_(lateral|output)(\d)\.(weight|bias)', name
+            )
+            if match:
+                kind, level, param = match.groups()
+                module = 'lateral_convs' if kind == 'lateral' else 'fpn_convs'
+                new = f'neck.{module}.{int(level) - 2}.conv.{param}'
+        else:
+            stem, _, param = name.rpartition('.')
+            if stem in _D2_FIXED:
+                new = f'{_D2_FIXED[stem]}.{param}'
+        if new is None:
+            if name in ('pixel_mean', 'pixel_std') or 'num_batches' in name:
+                skipped.append(name)
+                continue
+            raise KeyError(
+                f'no mmpointrend counterpart for detectron2 weight {name!r}; '
+                'only PointRend R-CNN R50/R101-FPN checkpoints are supported'
+            )
+        out[new] = tensor
+    return out, skipped

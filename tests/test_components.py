@@ -42,6 +42,19 @@ def test_point_mlp_channel_bookkeeping(each_layer):
         mlp(torch.randn(2, 9, 7), torch.randn(2, 4, 7))
 
 
+def test_point_mlp_selected_channel_equals_full_prediction():
+    mlp = PointMLP(6, 5, 5, fc_channels=8)
+    mlp.init_weights()
+    fine, coarse = torch.randn(4, 6, 9), torch.randn(4, 5, 9)
+    index = torch.tensor([3, 0, 4, 3])
+    full = mlp(fine, coarse)
+    picked = mlp(fine, coarse, out_index=index)
+    assert picked.shape == (4, 1, 9)
+    assert torch.allclose(
+        picked[:, 0], full[torch.arange(4), index], atol=1e-6
+    )
+
+
 def test_point_mlp_matches_hand_written_mlp():
     torch.manual_seed(0)
     mlp = PointMLP(3, 2, 2, fc_channels=5, num_fcs=2)

@@ -19,7 +19,7 @@ from mmpointrend.datasets import generate_synthetic_dataset
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(
     ROOT,
-    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py',
+    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
 )
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
     'semantic': 'configs/synthetic/'
-    'pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py',
+    'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
 }
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/demo_semantic')
     parser.add_argument('--nproc', type=int, default=2)
     parser.add_argument(
-        '--iters', type=int, help='override the schedule length (800)'
+        '--iters', type=int, help='override the schedule length (600)'
     )
     args = parser.parse_args()
 

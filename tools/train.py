@@ -2,7 +2,7 @@
 
 Examples:
     python tools/train.py configs/synthetic/\
-pointrend_fpn_r18-slim_2xb4-800_synthetic-256x256.py
+pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py
     bash tools/dist_train.sh CONFIG 4 --amp
 """
 

@@ -2,12 +2,22 @@
 
 from .decode_heads import PointRendSemSegHead
 from .heads import PointMLP
+from .roi_heads import (
+    GridRoIExtractor,
+    PointRendCoarseMaskHead,
+    PointRendMaskPointHead,
+    PointRendMaskRoIHead,
+)
 from .segmentors import PointRendEncoderDecoder
 from .utils import UncertaintyPointSampler
 
 __all__ = [
+    'GridRoIExtractor',
     'PointMLP',
+    'PointRendCoarseMaskHead',
     'PointRendEncoderDecoder',
+    'PointRendMaskPointHead',
+    'PointRendMaskRoIHead',
     'PointRendSemSegHead',
     'UncertaintyPointSampler',
 ]

@@ -7,12 +7,10 @@ Example:
 """
 
 import argparse
-import os
-import os.path as osp
-
-import torch
+import sys
 
 from mmpointrend.converters import convert_mmseg_pointrend
+from mmpointrend.utils.ckpt_io import save_converted
 from mmpointrend.utils.compat import load_local_checkpoint
 
 
@@ -20,24 +18,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='mmseg checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing output'
-    )
+    parser.add_argument('--force', action='store_true', help='overwrite dst')
     args = parser.parse_args()
-    if osp.abspath(args.src) == osp.abspath(args.dst):
-        parser.error('src and dst are the same file; choose another output')
-    if osp.exists(args.dst) and not args.force:
-        parser.error(f'{args.dst} exists; pass --force to overwrite it')
     ckpt = load_local_checkpoint(args.src, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt)
-    converted, renamed = convert_mmseg_pointrend(state)
+    converted, renamed = convert_mmseg_pointrend(ckpt.get('state_dict', ckpt))
     for old, new in renamed:
         print(f'{old:45s} -> {new}')
-    out = dict(state_dict=converted, meta=dict(converted_from=args.src))
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save(out, tmp)
-    os.replace(tmp, args.dst)  # never leave a half-written output behind
+    try:
+        save_converted(converted, args.dst, args.src, args.force)
+    except (ValueError, FileExistsError) as exc:
+        sys.exit(f'error: {exc}')
     print(f'{len(renamed)} keys renamed, {len(converted)} saved to {args.dst}')
 
 

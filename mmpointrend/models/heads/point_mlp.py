@@ -75,15 +75,21 @@ class PointMLP(BaseModule):
         nn.init.normal_(self.predictor.weight, std=self.predictor_std)
         nn.init.zeros_(self.predictor.bias)
 
-    def forward(self, fine: Tensor, coarse: Tensor) -> Tensor:
+    def forward(
+        self, fine: Tensor, coarse: Tensor, out_index: Tensor | None = None
+    ) -> Tensor:
         """Predict logits at points.
 
         Args:
             fine (Tensor): (B, C_fine, P) fine-grained point features.
             coarse (Tensor): (B, K, P) coarse logits at the same points.
+            out_index (Tensor, optional): (B,) one output channel per row
+                (e.g. the predicted class of each detection). Only that
+                channel's predictor row is evaluated.
 
         Returns:
-            Tensor: (B, out_channels, P) point logits.
+            Tensor: (B, out_channels, P) point logits, or (B, 1, P) when
+            ``out_index`` is given.
         """
         if fine.shape[1] != self.fine_channels:
             raise ValueError(
@@ -97,4 +103,9 @@ class PointMLP(BaseModule):
             x = torch.relu(fc(x))
             if self.coarse_pred_each_layer:
                 x = torch.cat((x, coarse.to(x.dtype)), dim=1)
-        return self.predictor(self.dropout(x))
+        x = self.dropout(x)
+        if out_index is None:
+            return self.predictor(x)
+        weight = self.predictor.weight[out_index.long(), :, 0]  # (B, C)
+        bias = self.predictor.bias[out_index.long()]
+        return (torch.einsum('bc,bcp->bp', weight, x) + bias[:, None])[:, None]

@@ -1,0 +1,122 @@
+"""The lightweight coarse mask head of PointRend (paper section 4)."""
+
+from __future__ import annotations
+
+import torch
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmpointrend.registry import MODELS
+from mmpointrend.utils.typing_utils import OptConfigType, OptMultiConfig
+
+
+@MODELS.register_module()
+class PointRendCoarseMaskHead(FCNMaskHead):
+    """Coarse ``S x S`` mask logits from ``2S x 2S`` RoI features.
+
+    A ``k x k`` stride-``k`` conv with ReLU (256 channels), ``num_fcs``
+    fully-connected layers with ReLU (1024 wide) and a linear layer giving
+    an ``S x S`` mask per class (``k = 2``, 14 -> 7 by default).
+    Targets, loss and mask pasting are mmdet's :class:`FCNMaskHead` ones.
+
+    Args:
+        num_classes (int): Number of classes ``K``.
+        in_channels (int): RoI feature channels. Defaults to 256.
+        conv_out_channels (int): Channels of the downsampling conv.
+            Defaults to 256.
+        roi_feat_size (int): Side of the input RoI features. Defaults to 14.
+        downsample_factor (int): Kernel and stride of the conv. Defaults
+            to 2.
+        num_fcs (int): Hidden fully-connected layers. Defaults to 2.
+        fc_out_channels (int): Their width. Defaults to 1024.
+        class_agnostic (bool): Predict one mask for all classes (mmdet's
+            ``CoarseMaskHead`` ignores this flag). Defaults to False.
+        loss_mask (dict, optional): Mask loss. Defaults to mmdet's
+            ``CrossEntropyLoss(use_mask=True)``.
+        init_cfg (dict, optional): Init config; by default convs use
+            Kaiming (fan-out), FCs Kaiming-uniform (Caffe2 Xavier) and the
+            predictor N(0, 0.001), as in detectron2.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 256,
+        conv_out_channels: int = 256,
+        roi_feat_size: int = 14,
+        downsample_factor: int = 2,
+        num_fcs: int = 2,
+        fc_out_channels: int = 1024,
+        class_agnostic: bool = False,
+        loss_mask: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        if roi_feat_size % downsample_factor:
+            raise ValueError(
+                f'roi_feat_size={roi_feat_size} is not divisible by '
+                f'downsample_factor={downsample_factor}'
+            )
+        if loss_mask is None:
+            loss_mask = dict(
+                type='mmdet.CrossEntropyLoss', use_mask=True, loss_weight=1.0
+            )
+        super().__init__(
+            num_convs=0,
+            roi_feat_size=roi_feat_size,
+            in_channels=in_channels,
+            conv_out_channels=conv_out_channels,
+            num_classes=num_classes,
+            class_agnostic=class_agnostic,
+            upsample_cfg=dict(type=None),
+            loss_mask=loss_mask,
+            init_cfg=init_cfg,
+        )
+        # FCNMaskHead's 1x1 logits conv is replaced by the FC predictor.
+        del self.conv_logits
+        self.output_size = roi_feat_size // downsample_factor
+        self.out_channels = 1 if class_agnostic else num_classes
+        self.downsample_conv = nn.Conv2d(
+            in_channels,
+            conv_out_channels,
+            downsample_factor,
+            stride=downsample_factor,
+        )
+        fc_in = conv_out_channels * self.output_size**2
+        self.fcs = nn.ModuleList()
+        for _ in range(num_fcs):
+            self.fcs.append(nn.Linear(fc_in, fc_out_channels))
+            fc_in = fc_out_channels
+        self.fc_logits = nn.Linear(
+            fc_in, self.out_channels * self.output_size**2
+        )
+
+    def init_weights(self) -> None:
+        """detectron2's initialisation unless an ``init_cfg`` is given."""
+        BaseModule.init_weights(self)
+        if self.init_cfg is not None:
+            return
+        nn.init.kaiming_normal_(
+            self.downsample_conv.weight, mode='fan_out', nonlinearity='relu'
+        )
+        nn.init.zeros_(self.downsample_conv.bias)
+        for fc in self.fcs:
+            nn.init.kaiming_uniform_(fc.weight, a=1)
+            nn.init.zeros_(fc.bias)
+        nn.init.normal_(self.fc_logits.weight, std=0.001)
+        nn.init.zeros_(self.fc_logits.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Coarse mask logits.
+
+        Args:
+            x (Tensor): (R, C, 2S, 2S) RoI features.
+
+        Returns:
+            Tensor: (R, K or 1, S, S) logits.
+        """
+        x = torch.relu(self.downsample_conv(x)).flatten(1)
+        for fc in self.fcs:
+            x = torch.relu(fc(x))
+        size = self.output_size
+        return self.fc_logits(x).view(-1, self.out_channels, size, size)

@@ -1,0 +1,279 @@
+"""Layer 2 (instance): coarse head, point head and PointRend RoI head."""
+
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs, demo_mm_proposals
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from mmpointrend.models import PointRendCoarseMaskHead, PointRendMaskRoIHead
+from mmpointrend.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(
+    ROOT, 'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
+)
+
+
+def roi_head_cfg(num_classes=4, **point_head):
+    cfg = Config.fromfile(CONFIG)
+    head = copy.deepcopy(cfg.model.roi_head)
+    head.train_cfg = cfg.model.train_cfg.rcnn
+    head.test_cfg = cfg.model.test_cfg.rcnn
+    head.bbox_head.num_classes = num_classes
+    head.mask_head.num_classes = num_classes
+    head.point_head.num_classes = num_classes
+    head.point_head.update(point_head)
+    return head
+
+
+def build_roi_head(**kw):
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    head = MMDET_MODELS.build(roi_head_cfg(**kw))
+    head.init_weights()
+    return head
+
+
+def features(batch=2, size=128):
+    torch.manual_seed(1)
+    return tuple(
+        torch.randn(batch, 256, size // s, size // s)
+        for s in (4, 8, 16, 32, 64)
+    )
+
+
+def batch_with(num_items, size=128, num_classes=4):
+    packed = demo_mm_inputs(
+        batch_size=len(num_items),
+        image_shapes=[(3, size, size)] * len(num_items),
+        num_items=num_items,
+        num_classes=num_classes,
+        with_mask=True,
+    )
+    return packed['data_samples']
+
+
+def test_coarse_head_shapes_and_init():
+    head = PointRendCoarseMaskHead(
+        num_classes=5, in_channels=8, conv_out_channels=8, fc_out_channels=32
+    )
+    head.init_weights()
+    assert head(torch.randn(3, 8, 14, 14)).shape == (3, 5, 7, 7)
+    assert head.fc_logits.weight.std() < 0.01
+    agnostic = PointRendCoarseMaskHead(
+        num_classes=5, in_channels=8, class_agnostic=True
+    )
+    assert agnostic(torch.randn(2, 8, 14, 14)).shape == (2, 1, 7, 7)
+    assert agnostic(torch.randn(0, 8, 14, 14)).shape == (0, 1, 7, 7)
+    with pytest.raises(ValueError, match='divisible'):
+        PointRendCoarseMaskHead(num_classes=5, roi_feat_size=15)
+
+
+@pytest.mark.parametrize('num_items', [[3, 2], [0, 2], [0, 0]])
+def test_loss_with_and_without_instances(num_items):
+    head = build_roi_head()
+    samples = batch_with(num_items)
+    proposals = demo_mm_proposals(
+        [s.metainfo['img_shape'] for s in samples], 50
+    )
+    for p in proposals:
+        p.bboxes = p.bboxes.float()
+    # No ground truth at all: proposals carry no positives.
+    losses = head.loss(features(), proposals, samples)
+    assert {'loss_cls', 'loss_bbox', 'loss_mask', 'loss_point'} <= set(losses)
+    total = sum(
+        v for k, v in losses.items() if 'loss' in k and torch.is_tensor(v)
+    )
+    assert torch.isfinite(total)
+    total.backward()
+    if sum(num_items) == 0:
+        assert losses['loss_point'].item() == 0.0
+
+
+def test_train_on_pred_boxes_uses_regressed_boxes():
+    head = build_roi_head()
+    head.train_on_pred_boxes = True
+    samples = batch_with([3, 1])
+    proposals = demo_mm_proposals(
+        [s.metainfo['img_shape'] for s in samples], 40
+    )
+    seen = []
+    original = head._mask_forward
+    head._mask_forward = lambda x, rois: seen.append(rois) or original(x, rois)
+    losses = head.loss(features(), proposals, samples)
+    assert torch.isfinite(losses['loss_point'])
+    # The mask branch saw boxes that are not the proposals themselves.
+    props = torch.cat([p.bboxes for p in proposals])
+    rois = seen[0][:, 1:]
+    matches = (rois[:, None] - props[None]).abs().sum(-1).min(1).values
+    assert (matches > 1e-4).any()
+
+
+def _results(boxes, labels):
+    res = InstanceData()
+    res.bboxes = torch.tensor(boxes, dtype=torch.float32).view(-1, 4)
+    res.labels = torch.tensor(labels, dtype=torch.long)
+    res.scores = torch.rand(len(labels))
+    return res
+
+
+def _metas(n, size=128):
+    return [
+        dict(
+            img_shape=(size, size),
+            ori_shape=(size, size),
+            scale_factor=(1.0, 1.0),
+        )
+        for _ in range(n)
+    ]
+
+
+def test_predict_mixed_empty_degenerate_and_outside_boxes():
+    head = build_roi_head()
+    results = [
+        _results([], []),  # an image without detections inside the batch
+        _results(
+            [
+                [10, 10, 60, 70],
+                [30, 30, 30, 50],
+                [100, 90, 160, 150],
+                [20, 40, 21, 40],
+            ],
+            [1, 3, 0, 2],
+        ),  # normal, zero-width, partly outside, zero-size
+    ]
+    with torch.no_grad():
+        out = head.predict_mask(features(), _metas(2), results, rescale=False)
+    assert out[0].masks.shape == (0, 128, 128)
+    assert (
+        out[1].masks.shape == (4, 128, 128)
+        and out[1].masks.dtype == torch.bool
+    )
+    # Nothing is pasted outside a detection's box.
+    masks = out[1].masks
+    assert not masks[0, :5].any() and not masks[0, :, 70:].any()
+
+
+def test_predict_all_images_empty():
+    head = build_roi_head()
+    with torch.no_grad():
+        out = head.predict_mask(
+            features(), _metas(2), [_results([], []), _results([], [])]
+        )
+    assert out[0].masks.shape == (0, 128, 128) and out[1].masks.shape == (
+        0,
+        128,
+        128,
+    )
+
+
+def test_refinement_renders_only_predicted_class_to_224():
+    head = build_roi_head()
+    rois = torch.tensor([[0, 10.0, 10, 60, 70], [1, 5, 5, 100, 90]])
+    with torch.no_grad():
+        coarse, refined = head.refine_masks(
+            features(), rois, torch.tensor([2, 0])
+        )
+    assert coarse.shape == (2, 4, 7, 7)
+    assert refined.shape == (2, 1, 224, 224)
+
+
+@pytest.mark.parametrize('coarse_agnostic', [False, True])
+def test_class_agnostic_point_head_trains_and_predicts(coarse_agnostic):
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    init_default_scope('mmdet')
+    cfg = roi_head_cfg(
+        class_agnostic=True, coarse_channels=1 if coarse_agnostic else None
+    )
+    cfg.mask_head.class_agnostic = coarse_agnostic
+    head = MMDET_MODELS.build(cfg)
+    head.init_weights()
+    samples = batch_with([2, 1])
+    proposals = demo_mm_proposals(
+        [s.metainfo['img_shape'] for s in samples], 30
+    )
+    losses = head.loss(features(), proposals, samples)
+    assert torch.isfinite(losses['loss_point'])
+    results = [
+        _results([[10, 10, 60, 70]], [3]),
+        _results([[0, 0, 50, 40], [60, 60, 90, 100]], [1, 2]),
+    ]
+    with torch.no_grad():
+        out = head.predict_mask(features(), _metas(2), results)
+    assert out[1].masks.shape == (2, 128, 128)
+
+
+def test_rescale_pastes_into_original_size():
+    head = build_roi_head()
+    metas = [
+        dict(
+            img_shape=(128, 128),
+            ori_shape=(64, 96),
+            scale_factor=(128 / 96, 2.0),
+        )
+    ]
+    with torch.no_grad():
+        out = head.predict_mask(
+            features(1),
+            metas,
+            [_results([[10, 10, 60, 70]], [1])],
+            rescale=True,
+        )
+    assert out[0].masks.shape == (1, 64, 96)
+    assert torch.allclose(out[0].bboxes, torch.tensor([[7.5, 5, 45, 35]]))
+
+
+@pytest.mark.parametrize(
+    'mutate, match',
+    [
+        (lambda c: c.point_head.update(num_classes=7), 'num_classes'),
+        (lambda c: c.point_head.update(coarse_channels=3), 'coarse_channels'),
+        (lambda c: c.train_cfg.update(mask_size=28), 'mask_size'),
+        (
+            lambda c: c.update(fine_feat_index=[0, 1], fine_feat_strides=[4]),
+            'one stride',
+        ),
+    ],
+)
+def test_roi_head_build_errors(mutate, match):
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    init_default_scope('mmdet')
+    cfg = roi_head_cfg()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=match):
+        MMDET_MODELS.build(cfg)
+
+
+def test_independent_fine_levels():
+    head = build_roi_head(in_channels=512)
+    head.fine_feat_index, head.fine_feat_strides = [0, 1], [4, 8]
+    rois = torch.tensor([[0, 10.0, 10, 60, 70]])
+    with torch.no_grad():
+        _, refined = head.refine_masks(features(1), rois, torch.tensor([1]))
+    assert refined.shape == (1, 1, 224, 224)
+
+
+def test_registered_names_are_unique():
+    import mmdet.models  # noqa: F401
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    ours = {
+        'GridRoIExtractor',
+        'PointRendCoarseMaskHead',
+        'PointRendMaskPointHead',
+        'PointRendMaskRoIHead',
+    }
+    assert ours <= set(MODELS.module_dict)
+    assert not ours & set(MMDET_MODELS.module_dict)
+    from mmdet.models.roi_heads import StandardRoIHead
+
+    assert issubclass(PointRendMaskRoIHead, StandardRoIHead)
