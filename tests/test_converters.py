@@ -1,0 +1,193 @@
+"""Checkpoint converters on state dicts of the published shapes."""
+
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmpointrend.converters import (
+    convert_detectron2_pointrend,
+    convert_mmdet_pointrend,
+)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(
+    ROOT, 'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
+)
+
+
+def detectron2_r50_fpn_pointrend(num_classes=80, seed=0):
+    """Names and shapes of detectron2's PointRend R50-FPN model-zoo pickle."""
+    rng = np.random.default_rng(seed)
+    w = {}
+
+    def put(name, *shape):
+        w[name] = rng.standard_normal(shape).astype(np.float32)
+
+    def conv_norm(prefix, out_c, in_c, k):
+        put(f'{prefix}.weight', out_c, in_c, k, k)
+        for p in ('weight', 'bias', 'running_mean'):
+            put(f'{prefix}.norm.{p}', out_c)
+        w[f'{prefix}.norm.running_var'] = rng.uniform(0.5, 1.5, out_c).astype(
+            np.float32
+        )
+
+    conv_norm('backbone.bottom_up.stem.conv1', 64, 3, 7)
+    in_c = 64
+    for stage, (blocks, mid) in enumerate(
+        zip((3, 4, 6, 3), (64, 128, 256, 512)), start=2
+    ):
+        out_c = mid * 4
+        for b in range(blocks):
+            p = f'backbone.bottom_up.res{stage}.{b}'
+            if b == 0:
+                conv_norm(f'{p}.shortcut', out_c, in_c, 1)
+            conv_norm(f'{p}.conv1', mid, in_c if b == 0 else out_c, 1)
+            conv_norm(f'{p}.conv2', mid, mid, 3)
+            conv_norm(f'{p}.conv3', out_c, mid, 1)
+        in_c = out_c
+    for level, c in zip((2, 3, 4, 5), (256, 512, 1024, 2048)):
+        put(f'backbone.fpn_lateral{level}.weight', 256, c, 1, 1)
+        put(f'backbone.fpn_lateral{level}.bias', 256)
+        put(f'backbone.fpn_output{level}.weight', 256, 256, 3, 3)
+        put(f'backbone.fpn_output{level}.bias', 256)
+    rpn = 'proposal_generator.rpn_head'
+    put(f'{rpn}.conv.weight', 256, 256, 3, 3), put(f'{rpn}.conv.bias', 256)
+    (
+        put(f'{rpn}.objectness_logits.weight', 3, 256, 1, 1),
+        put(f'{rpn}.objectness_logits.bias', 3),
+    )
+    (
+        put(f'{rpn}.anchor_deltas.weight', 12, 256, 1, 1),
+        put(f'{rpn}.anchor_deltas.bias', 12),
+    )
+    (
+        put('roi_heads.box_head.fc1.weight', 1024, 256 * 49),
+        put('roi_heads.box_head.fc1.bias', 1024),
+    )
+    (
+        put('roi_heads.box_head.fc2.weight', 1024, 1024),
+        put('roi_heads.box_head.fc2.bias', 1024),
+    )
+    put('roi_heads.box_predictor.cls_score.weight', num_classes + 1, 1024)
+    put('roi_heads.box_predictor.cls_score.bias', num_classes + 1)
+    put('roi_heads.box_predictor.bbox_pred.weight', num_classes * 4, 1024)
+    put('roi_heads.box_predictor.bbox_pred.bias', num_classes * 4)
+    coarse = 'roi_heads.mask_head.coarse_head'
+    put(f'{coarse}.reduce_spatial_dim_conv.weight', 256, 256, 2, 2)
+    put(f'{coarse}.reduce_spatial_dim_conv.bias', 256)
+    (
+        put(f'{coarse}.fc1.weight', 1024, 256 * 49),
+        put(f'{coarse}.fc1.bias', 1024),
+    )
+    put(f'{coarse}.fc2.weight', 1024, 1024), put(f'{coarse}.fc2.bias', 1024)
+    put(f'{coarse}.prediction.weight', num_classes * 49, 1024)
+    put(f'{coarse}.prediction.bias', num_classes * 49)
+    point = 'roi_heads.mask_head.point_head'
+    for i in (1, 2, 3):
+        put(f'{point}.fc{i}.weight', 256, 256 + num_classes, 1)
+        put(f'{point}.fc{i}.bias', 256)
+    put(f'{point}.predictor.weight', num_classes, 256 + num_classes, 1)
+    put(f'{point}.predictor.bias', num_classes)
+    w['pixel_mean'] = np.array(
+        [[[103.53]], [[116.28]], [[123.675]]], np.float32
+    )
+    w['pixel_std'] = np.ones((3, 1, 1), np.float32)
+    return w
+
+
+@pytest.fixture(scope='module')
+def detector():
+    from mmdet.registry import MODELS
+
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.init_cfg = None
+    return MODELS.build(cfg.model)
+
+
+def test_detectron2_pickle_loads_strictly(detector, tmp_path):
+    weights = detectron2_r50_fpn_pointrend()
+    state, skipped = convert_detectron2_pointrend(weights)
+    assert sorted(skipped) == ['pixel_mean', 'pixel_std']
+    result = detector.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys
+    assert all(k.endswith('num_batches_tracked') for k in result.missing_keys)
+    sd = detector.state_dict()
+    pairs = {
+        'roi_head.point_head.mlp.predictor.weight': 'roi_heads.mask_head.point_head.predictor.weight',
+        'backbone.layer3.5.bn2.running_var': 'backbone.bottom_up.res4.5.conv2.norm.running_var',
+        'backbone.layer1.0.downsample.0.weight': 'backbone.bottom_up.res2.0.shortcut.weight',
+        'neck.fpn_convs.3.conv.bias': 'backbone.fpn_output5.bias',
+        'rpn_head.rpn_reg.weight': 'proposal_generator.rpn_head.anchor_deltas.weight',
+        'roi_head.mask_head.fc_logits.weight': 'roi_heads.mask_head.coarse_head.prediction.weight',
+    }
+    for ours, theirs in pairs.items():
+        assert torch.equal(sd[ours], torch.from_numpy(weights[theirs])), ours
+
+    # The CLI reads a real pickle and writes a loadable checkpoint.
+    src, dst = tmp_path / 'model_final.pkl', tmp_path / 'out.pth'
+    with open(src, 'wb') as f:
+        pickle.dump({'model': weights, '__author__': 'test'}, f)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    tool = 'tools/model_converters/detectron2_to_mmpointrend.py'
+    proc = subprocess.run(
+        [sys.executable, tool, str(src), str(dst)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert torch.load(dst)['state_dict'].keys() == state.keys()
+
+
+def test_detectron2_unknown_weight_is_an_error():
+    with pytest.raises(KeyError, match='roi_heads.keypoint_head'):
+        convert_detectron2_pointrend(
+            {'roi_heads.keypoint_head.fc.weight': np.zeros(1)}
+        )
+
+
+def test_mmdet_checkpoint_of_published_shapes(detector, tmp_path):
+    from mmdet.registry import MODELS
+
+    init_default_scope('mmdet')
+    ref_cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(__import__('mmdet').__file__),
+            '.mim/configs/point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py',
+        )
+    )
+    ref_cfg.model.backbone.init_cfg = None
+    ref = MODELS.build(ref_cfg.model)
+    state, renamed = convert_mmdet_pointrend(ref.state_dict())
+    assert len(renamed) == 10
+    result = detector.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    with pytest.raises(ValueError, match='not an mmdet PointRend'):
+        convert_mmdet_pointrend({'backbone.conv1.weight': torch.zeros(1)})
+
+    src, dst = tmp_path / 'mmdet.pth', tmp_path / 'ours.pth'
+    torch.save({'state_dict': ref.state_dict(), 'meta': {}}, src)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    tool = 'tools/model_converters/mmdet2mmpointrend.py'
+    proc = subprocess.run(
+        [sys.executable, tool, str(src), str(dst)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        'roi_head.point_head.mlp.predictor.weight'
+        in torch.load(dst)['state_dict']
+    )
