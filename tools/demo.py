@@ -25,6 +25,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
     'semantic': 'configs/synthetic/'
     'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+    'instance': 'configs/synthetic/'
+    'pointrend_mask-rcnn_r18-slim_fpn_2xb2-600_synthetic.py',
+}
+#: The metric printed at the end for each task.
+METRICS = {
+    'semantic': ('mIoU',),
+    'instance': ('coco/segm_mAP', 'coco/bbox_mAP'),
 }
 
 
@@ -42,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=sorted(CONFIGS), default='semantic')
     parser.add_argument('--data-root', default='data/synthetic')
-    parser.add_argument('--work-dir', default='work_dirs/demo_semantic')
+    parser.add_argument('--work-dir', help='defaults to work_dirs/demo_<task>')
     parser.add_argument('--nproc', type=int, default=2)
     parser.add_argument(
         '--iters', type=int, help='override the schedule length (600)'
@@ -64,12 +71,20 @@ def main() -> None:
         print(generate_synthetic_dataset(data_root))
 
     config = CONFIGS[args.task]
-    work_dir = osp.abspath(osp.join(ROOT, args.work_dir))
+    work_dir = osp.abspath(
+        osp.join(ROOT, args.work_dir or f'work_dirs/demo_{args.task}')
+    )
     options = [
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
     ]
+    if args.task == 'instance':
+        ann = osp.join(data_root, 'annotations', 'instances_val.json')
+        options += [
+            f'val_evaluator.ann_file={ann}',
+            f'test_evaluator.ann_file={ann}',
+        ]
     if args.iters:
         warmup = max(1, min(50, args.iters // 10))
         options += [
@@ -77,9 +92,14 @@ def main() -> None:
             f'train_cfg.val_interval={args.iters}',
             f'default_hooks.checkpoint.interval={args.iters}',
             f'param_scheduler.0.end={warmup}',
-            f'param_scheduler.1.begin={warmup}',
             f'param_scheduler.1.end={args.iters}',
         ]
+        if args.task == 'semantic':  # poly decay starts after the warm-up
+            options.append(f'param_scheduler.1.begin={warmup}')
+        else:  # step decay at 3/4 of the schedule
+            options.append(
+                f'param_scheduler.1.milestones=[{args.iters * 3 // 4}]'
+            )
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
     print(f'[2/3] training {config} on {args.nproc} processes')
     _stream(
@@ -126,7 +146,8 @@ def main() -> None:
         osp.join(work_dir, 'predictions', '**', '*.png'), recursive=True
     )
     print(f'\n=== demo finished in {time.perf_counter() - start:.0f} s ===')
-    print(f'mIoU (val):       {metrics.get("mIoU", "n/a")}')
+    for key in METRICS[args.task]:
+        print(f'{key + " (val):":18s}{metrics.get(key, "n/a")}')
     print(f'checkpoint:       {checkpoint}')
     print(f'training logs:    {work_dir}')
     print(f'prediction PNGs:  {len(images)} under {work_dir}/predictions')
