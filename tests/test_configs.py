@@ -25,27 +25,74 @@ def _num_classes(model_cfg):
     return head.num_classes
 
 
-def _build(cfg):
-    from mmseg.registry import MODELS
+def _is_detector(cfg):
+    return 'roi_head' in cfg.model
 
-    init_default_scope('mmseg')
+
+def _build(cfg):
+    if _is_detector(cfg):
+        from mmdet.registry import MODELS
+
+        init_default_scope('mmdet')
+    else:
+        from mmseg.registry import MODELS
+
+        init_default_scope('mmseg')
     model_cfg = cfg.model
-    model_cfg.pretrained = None
+    model_cfg.pop('pretrained', None)
     model_cfg.backbone.pop('init_cfg', None)
     # The configs keep SyncBN for multi-GPU training; the test swaps it.
     return revert_sync_batchnorm(MODELS.build(model_cfg))
 
 
+def _detector_steps(cfg, model):
+    from mmdet.testing import demo_mm_inputs
+
+    num_classes = cfg.model.roi_head.bbox_head.num_classes
+    packed = demo_mm_inputs(
+        batch_size=2,
+        image_shapes=[(3, 96, 128), (3, 128, 96)],
+        num_items=[3, 0],  # the second image has no instances
+        num_classes=num_classes,
+        with_mask=True,
+    )
+    data = model.data_preprocessor(packed, True)
+    model.train()
+    losses = model.loss(data['inputs'], data['data_samples'])
+    expected = {'loss_mask'}
+    if 'PointRend' in cfg.model.roi_head.type:
+        expected.add('loss_point')
+    assert expected <= set(losses)
+    total = sum(
+        v if torch.is_tensor(v) else sum(v)
+        for k, v in losses.items()
+        if 'loss' in k
+    )
+    assert torch.isfinite(total)
+    total.backward()
+    model.eval()
+    data = model.data_preprocessor(packed, False)
+    with torch.no_grad():
+        preds = model.predict(data['inputs'], data['data_samples'])
+    assert len(preds) == 2
+    for pred in preds:
+        masks = pred.pred_instances.masks
+        assert masks.shape[1:] == pred.ori_shape
+
+
 def test_configs_were_found():
-    assert len(CONFIGS) >= 15
+    assert len(CONFIGS) >= 22
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_config_builds_and_runs_one_loss_and_predict_step(path):
     cfg = Config.fromfile(path)
-    num_classes = _num_classes(cfg.model)
     model = _build(cfg)
     torch.manual_seed(0)
+    if _is_detector(cfg):
+        _detector_steps(cfg, model)
+        return
+    num_classes = _num_classes(cfg.model)
     inputs, samples = demo_seg_batch(2, (64, 64), num_classes)
     model.train()
     losses = model.loss(inputs, samples)

@@ -60,6 +60,11 @@ def batch_with(num_items, size=128, num_classes=4):
     return packed['data_samples']
 
 
+def proposals_for(samples, num):
+    shapes = [(3, *s.metainfo['img_shape']) for s in samples]
+    return demo_mm_proposals(shapes, num)
+
+
 def test_coarse_head_shapes_and_init():
     head = PointRendCoarseMaskHead(
         num_classes=5, in_channels=8, conv_out_channels=8, fc_out_channels=32
@@ -80,12 +85,7 @@ def test_coarse_head_shapes_and_init():
 def test_loss_with_and_without_instances(num_items):
     head = build_roi_head()
     samples = batch_with(num_items)
-    proposals = demo_mm_proposals(
-        [s.metainfo['img_shape'] for s in samples], 50
-    )
-    for p in proposals:
-        p.bboxes = p.bboxes.float()
-    # No ground truth at all: proposals carry no positives.
+    proposals = proposals_for(samples, 50)
     losses = head.loss(features(), proposals, samples)
     assert {'loss_cls', 'loss_bbox', 'loss_mask', 'loss_point'} <= set(losses)
     total = sum(
@@ -101,16 +101,14 @@ def test_train_on_pred_boxes_uses_regressed_boxes():
     head = build_roi_head()
     head.train_on_pred_boxes = True
     samples = batch_with([3, 1])
-    proposals = demo_mm_proposals(
-        [s.metainfo['img_shape'] for s in samples], 40
-    )
+    proposals = proposals_for(samples, 40)
+    props = torch.cat([p.bboxes for p in proposals])  # loss() pops them
     seen = []
     original = head._mask_forward
     head._mask_forward = lambda x, rois: seen.append(rois) or original(x, rois)
     losses = head.loss(features(), proposals, samples)
     assert torch.isfinite(losses['loss_point'])
     # The mask branch saw boxes that are not the proposals themselves.
-    props = torch.cat([p.bboxes for p in proposals])
     rois = seen[0][:, 1:]
     matches = (rois[:, None] - props[None]).abs().sum(-1).min(1).values
     assert (matches > 1e-4).any()
@@ -197,9 +195,7 @@ def test_class_agnostic_point_head_trains_and_predicts(coarse_agnostic):
     head = MMDET_MODELS.build(cfg)
     head.init_weights()
     samples = batch_with([2, 1])
-    proposals = demo_mm_proposals(
-        [s.metainfo['img_shape'] for s in samples], 30
-    )
+    proposals = proposals_for(samples, 30)
     losses = head.loss(features(), proposals, samples)
     assert torch.isfinite(losses['loss_point'])
     results = [

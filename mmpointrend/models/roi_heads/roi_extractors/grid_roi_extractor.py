@@ -75,4 +75,4 @@ class GridRoIExtractor(BaseModule):
         out = sample_roi_points(
             list(feats[: self.num_inputs]), self.featmap_strides, rois, grid
         )
-        return out.view(rois.shape[0], -1, size, size)
+        return out.view(rois.shape[0], out.shape[1], size, size)
