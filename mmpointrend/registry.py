@@ -5,6 +5,7 @@ asks for ``mmpointrend.X``, so configs need no ``custom_imports`` and scripts
 no ``register_all_modules``.
 """
 
+from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import Registry
@@ -16,4 +17,8 @@ TASK_UTILS = Registry(
     'task util', parent=MMENGINE_TASK_UTILS, locations=['mmpointrend.models']
 )
 
-__all__ = ['MODELS', 'TASK_UTILS']
+METRICS = Registry(
+    'metric', parent=MMENGINE_METRICS, locations=['mmpointrend.evaluation']
+)
+
+__all__ = ['METRICS', 'MODELS', 'TASK_UTILS']
