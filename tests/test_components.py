@@ -55,6 +55,29 @@ def test_point_mlp_selected_channel_equals_full_prediction():
     )
 
 
+@pytest.mark.parametrize('each_layer', [True, False])
+def test_point_mlp_gemm_equals_reference_conv_arithmetic(each_layer):
+    fast = PointMLP(
+        12, 5, 5, fc_channels=16, coarse_pred_each_layer=each_layer
+    )
+    fast.init_weights()
+    exact = PointMLP(
+        12,
+        5,
+        5,
+        fc_channels=16,
+        coarse_pred_each_layer=each_layer,
+        use_gemm=False,
+    )
+    exact.load_state_dict(fast.state_dict())
+    fine, coarse = torch.randn(3, 12, 40), torch.randn(3, 5, 40)
+    index = torch.tensor([4, 0, 2])
+    assert torch.allclose(fast(fine, coarse), exact(fine, coarse), atol=1e-6)
+    assert torch.allclose(
+        fast(fine, coarse, index), exact(fine, coarse, index), atol=1e-6
+    )
+
+
 def test_point_mlp_matches_hand_written_mlp():
     torch.manual_seed(0)
     mlp = PointMLP(3, 2, 2, fc_channels=5, num_fcs=2)

@@ -140,3 +140,35 @@ def test_two_process_gloo_training_on_cpu(data_root, tmp_path):
     assert re.search(r'(GPU number|world_size)[^\n]*2', out), out[-3000:]
     assert 'mIoU' in out
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
+
+
+INSTANCE_CONFIG = osp.join(
+    ROOT,
+    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-600_synthetic.py',
+)
+
+
+def test_instance_train_validate_with_coco_metric(data_root, tmp_path):
+    work = str(tmp_path / 'ins')
+    ann = osp.join(data_root, 'annotations', 'instances_val.json')
+    out = _run(
+        [
+            sys.executable,
+            'tools/train.py',
+            INSTANCE_CONFIG,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={data_root}',
+            f'val_dataloader.dataset.data_root={data_root}',
+            f'val_evaluator.ann_file={ann}',
+            'train_cfg.max_iters=2',
+            'train_cfg.val_interval=2',
+            'default_hooks.checkpoint.interval=2',
+            'default_hooks.logger.interval=1',
+            'param_scheduler.0.end=1',
+        ]
+    )
+    assert 'loss_point' in out and 'loss_mask' in out, out[-3000:]
+    assert re.search(r'coco/segm_mAP', out), out[-3000:]
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))

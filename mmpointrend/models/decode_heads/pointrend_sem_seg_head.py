@@ -60,6 +60,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             oversample_ratio=3, importance_sample_ratio=0.75)``.
         predictor_std (float): Std of the normal init of the point
             predictor. Defaults to 0.01 (mmseg).
+        use_gemm (bool): See :class:`PointMLP`. Defaults to True.
         **kwargs: Passed to :class:`mmseg.models.decode_heads.BaseDecodeHead`
             (``out_channels``, ``threshold``, ``loss_decode``,
             ``ignore_index``, ``dropout_ratio``, ``align_corners``, ...).
@@ -76,6 +77,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         coarse_pred_each_layer: bool = True,
         point_sampler: OptConfigType = None,
         predictor_std: float = 0.01,
+        use_gemm: bool = True,
         **kwargs,
     ) -> None:
         in_channels = (
@@ -112,6 +114,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             coarse_pred_each_layer=coarse_pred_each_layer,
             dropout_ratio=dropout_ratio,
             predictor_std=predictor_std,
+            use_gemm=use_gemm,
         )
         if point_sampler is None:
             point_sampler = dict(

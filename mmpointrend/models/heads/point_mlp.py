@@ -29,6 +29,12 @@ class PointMLP(BaseModule):
             off. Defaults to 0.
         predictor_std (float): Std of the normal init of the predictor.
             Defaults to 0.001 (detectron2, mmdet; mmseg uses 0.01).
+        use_gemm (bool): Evaluate every layer as one GEMM over all points
+            (about 2x faster on CPU). False evaluates ``Conv1d`` on the
+            concatenated input exactly as detectron2/mmseg/mmdet do, which
+            reproduces their arithmetic bit for bit: use it when comparing
+            against them, since rounding differences of ~1e-7 can flip a
+            near-tie in the top-k point selection. Defaults to True.
         init_cfg (dict | list[dict], optional): MMEngine init config.
     """
 
@@ -42,9 +48,11 @@ class PointMLP(BaseModule):
         coarse_pred_each_layer: bool = True,
         dropout_ratio: float = 0.0,
         predictor_std: float = 0.001,
+        use_gemm: bool = True,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg)
+        self.use_gemm = use_gemm
         self.coarse_pred_each_layer = coarse_pred_each_layer
         self.predictor_std = predictor_std
         self.fine_channels = fine_channels
@@ -98,14 +106,82 @@ class PointMLP(BaseModule):
                 'make in_channels list the channels of the levels named in '
                 'in_index'
             )
-        x = torch.cat((fine, coarse.to(fine.dtype)), dim=1)
+        if not self.use_gemm:
+            return self._forward_conv(fine, coarse, out_index)
+        batch, _, num_points = fine.shape
+        # Work on a (B * P, C) matrix of points: one large GEMM per layer is
+        # about 2x faster on CPU than a batched 1x1 Conv1d over (B, C, P)
+        # for the same arithmetic.
+        x = fine.transpose(1, 2).reshape(batch * num_points, -1)
+        rows = coarse.to(fine.dtype).transpose(1, 2).reshape(x.shape[0], -1)
+        coarse_rows: Tensor | None = rows
+        for fc in self.fcs:
+            x = torch.relu_(self._affine(fc, x, coarse_rows))
+            if not self.coarse_pred_each_layer:
+                coarse_rows = None
+        x = self.dropout(x)
+        if out_index is None:
+            out = self._affine(self.predictor, x, coarse_rows)
+            return out.view(batch, num_points, -1).transpose(1, 2)
+        # Only the requested output channel of each row: its predictor row.
+        weight = self.predictor.weight[out_index.long(), :, 0]  # (B, C_in)
+        width = x.shape[1]
+        out = torch.einsum(
+            'bpc,bc->bp', x.view(batch, num_points, width), weight[:, :width]
+        )
+        if coarse_rows is not None:
+            out += torch.einsum(
+                'bpk,bk->bp',
+                coarse_rows.view(batch, num_points, -1),
+                weight[:, width:],
+            )
+        return (out + self.predictor.bias[out_index.long(), None])[:, None]
+
+    def _forward_conv(
+        self, fine: Tensor, coarse: Tensor, out_index: Tensor | None
+    ) -> Tensor:
+        """The reference implementations' arithmetic (``use_gemm=False``).
+
+        Args:
+            fine (Tensor): (B, C_fine, P) fine-grained point features.
+            coarse (Tensor): (B, K, P) coarse logits.
+            out_index (Tensor, optional): (B,) output channel per row.
+
+        Returns:
+            Tensor: (B, out_channels, P), or (B, 1, P) with ``out_index``.
+        """
+        coarse = coarse.to(fine.dtype)
+        x = torch.cat((fine, coarse), dim=1)
         for fc in self.fcs:
             x = torch.relu(fc(x))
             if self.coarse_pred_each_layer:
-                x = torch.cat((x, coarse.to(x.dtype)), dim=1)
-        x = self.dropout(x)
+                x = torch.cat((x, coarse), dim=1)
+        out = self.predictor(self.dropout(x))
         if out_index is None:
-            return self.predictor(x)
-        weight = self.predictor.weight[out_index.long(), :, 0]  # (B, C)
-        bias = self.predictor.bias[out_index.long()]
-        return (torch.einsum('bc,bcp->bp', weight, x) + bias[:, None])[:, None]
+            return out
+        rows = torch.arange(out.shape[0], device=out.device)
+        return out[rows, out_index.long()][:, None]
+
+    @staticmethod
+    def _affine(layer: nn.Conv1d, x: Tensor, coarse: Tensor | None) -> Tensor:
+        """``layer(cat(x, coarse))`` on point rows, without the concatenation.
+
+        ``W @ cat(x, c) = W[:, :C] @ x + W[:, C:] @ c``: applying the two
+        column blocks of the weight separately avoids copying every point's
+        features once per layer.
+
+        Args:
+            layer (nn.Conv1d): 1x1 layer whose input is ``cat(x, coarse)``.
+            x (Tensor): (N, C) point features, one row per point.
+            coarse (Tensor, optional): (N, K) coarse logits, or None when
+                the layer reads ``x`` only.
+
+        Returns:
+            Tensor: (N, C_out).
+        """
+        weight = layer.weight[:, :, 0]
+        width = x.shape[1]
+        out = torch.addmm(layer.bias, x, weight[:, :width].t())
+        if coarse is not None:
+            out.addmm_(coarse, weight[:, width:].t())
+        return out

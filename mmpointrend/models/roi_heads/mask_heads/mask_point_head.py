@@ -38,6 +38,7 @@ class PointRendMaskPointHead(BaseModule):
         loss_point (dict, optional): Defaults to mmdet's
             ``CrossEntropyLoss(use_mask=True)``.
         predictor_std (float): Init std of the predictor. Defaults to 0.001.
+        use_gemm (bool): See :class:`PointMLP`. Defaults to True.
         init_cfg (dict, optional): Init config.
     """
 
@@ -53,6 +54,7 @@ class PointRendMaskPointHead(BaseModule):
         point_sampler: OptConfigType = None,
         loss_point: OptConfigType = None,
         predictor_std: float = 0.001,
+        use_gemm: bool = True,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(init_cfg)
@@ -69,6 +71,7 @@ class PointRendMaskPointHead(BaseModule):
             num_fcs=num_fcs,
             coarse_pred_each_layer=coarse_pred_each_layer,
             predictor_std=predictor_std,
+            use_gemm=use_gemm,
         )
         if point_sampler is None:
             point_sampler = dict(
