@@ -1,21 +1,17 @@
 """torch >= 2.6 compatibility handled by the project, and the converter."""
 
-import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_tool
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import mmpointrend  # noqa: F401  (registers the loader)
 from mmpointrend.converters import convert_mmseg_pointrend
 from mmpointrend.utils.compat import STRICT_ENV, load_local_checkpoint
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _mmengine_like_checkpoint(path):
@@ -99,24 +95,14 @@ def test_converter_renames_point_head_only(tmp_path):
 
     src, dst = tmp_path / 'in.pth', tmp_path / 'out.pth'
     torch.save({'state_dict': state, 'meta': {}}, src)
-    tool = [
-        sys.executable,
-        'tools/model_converters/mmseg2mmpointrend.py',
-        str(src),
-        str(dst),
-    ]
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run(
-        tool, cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    tool = 'tools/model_converters/mmseg2mmpointrend.py'
+    proc = run_tool(tool, src, dst)
     assert proc.returncode == 0, proc.stderr
     assert (
         'decode_head.1.mlp.predictor.weight' in torch.load(dst)['state_dict']
     )
     # A second run refuses to overwrite and leaves the first output intact.
-    proc = subprocess.run(
-        tool, cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    proc = run_tool(tool, src, dst)
     assert proc.returncode != 0 and '--force' in proc.stderr
     assert (
         'decode_head.1.mlp.predictor.weight' in torch.load(dst)['state_dict']

@@ -1,14 +1,12 @@
 """Checkpoint converters on state dicts of the published shapes."""
 
-import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -136,14 +134,8 @@ def test_detectron2_pickle_loads_strictly(detector, tmp_path):
     src, dst = tmp_path / 'model_final.pkl', tmp_path / 'out.pth'
     with open(src, 'wb') as f:
         pickle.dump({'model': weights, '__author__': 'test'}, f)
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    tool = 'tools/model_converters/detectron2_to_mmpointrend.py'
-    proc = subprocess.run(
-        [sys.executable, tool, str(src), str(dst)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_tool(
+        'tools/model_converters/detectron2_to_mmpointrend.py', src, dst
     )
     assert proc.returncode == 0, proc.stderr
     assert torch.load(dst)['state_dict'].keys() == state.keys()
@@ -177,15 +169,7 @@ def test_mmdet_checkpoint_of_published_shapes(detector, tmp_path):
 
     src, dst = tmp_path / 'mmdet.pth', tmp_path / 'ours.pth'
     torch.save({'state_dict': ref.state_dict(), 'meta': {}}, src)
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    tool = 'tools/model_converters/mmdet2mmpointrend.py'
-    proc = subprocess.run(
-        [sys.executable, tool, str(src), str(dst)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    proc = run_tool('tools/model_converters/mmdet2mmpointrend.py', src, dst)
     assert proc.returncode == 0, proc.stderr
     assert (
         'roi_head.point_head.mlp.predictor.weight'

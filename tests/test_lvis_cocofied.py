@@ -1,14 +1,12 @@
 """COCO-fied LVIS (the paper's AP*): conversion and evaluation end to end."""
 
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_tool
 from mmdet.datasets import CocoDataset
 from mmengine.config import Config
 
@@ -99,20 +97,10 @@ def test_eval_config_scores_perfect_predictions_with_lvis_metric(tmp_path):
 
     src, dst = tmp_path / 'lvis_val.json', tmp_path / 'cocofied.json'
     src.write_text(json.dumps(fake_lvis()))
-    tool = [
-        sys.executable,
-        'tools/dataset_converters/lvis_cocofied.py',
-        str(src),
-        str(dst),
-    ]
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run(
-        tool, cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    tool = 'tools/dataset_converters/lvis_cocofied.py'
+    proc = run_tool(tool, src, dst)
     assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run(
-        tool, cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    proc = run_tool(tool, src, dst)
     assert proc.returncode != 0 and '--force' in proc.stderr
 
     cfg = Config.fromfile(CONFIG)

@@ -85,6 +85,21 @@ ROIS = torch.tensor(
 LABELS = torch.tensor([3, 79, 0, 42, 7])
 
 
+def mmdet_final_masks(ref, x):
+    """Mmdet's 224x224 probabilities of each RoI's class (refined per image)."""
+    coarse = ref._mask_forward(x, ROIS)['mask_preds']
+    refined = []
+    for img in (0, 1):
+        sel = ROIS[:, 0] == img
+        rois_i = ROIS[sel].clone()
+        rois_i[:, 0] = 0
+        x_i = [f[[img]] for f in x]
+        refined.append(
+            ref._mask_point_forward_test(x_i, rois_i, LABELS[sel], coarse[sel])
+        )
+    return torch.cat(refined)[torch.arange(len(LABELS)), LABELS].sigmoid()
+
+
 def test_coarse_logits_match(heads):
     ref, ours = heads
     x = _features()
@@ -98,21 +113,8 @@ def test_coarse_logits_match(heads):
 def test_final_224_probabilities_match(heads):
     ref, ours = heads
     x = _features()
-    rows = torch.arange(len(LABELS))
     with torch.no_grad():
-        coarse = ref._mask_forward(x, ROIS)['mask_preds']
-        expected = []
-        for img in (0, 1):  # mmdet refines per image
-            sel = ROIS[:, 0] == img
-            rois_i = ROIS[sel].clone()
-            rois_i[:, 0] = 0
-            x_i = [f[[img]] for f in x]
-            expected.append(
-                ref._mask_point_forward_test(
-                    x_i, rois_i, LABELS[sel], coarse[sel]
-                )
-            )
-        ref_masks = torch.cat(expected)[rows, LABELS].sigmoid()
+        ref_masks = mmdet_final_masks(ref, x)
         _, refined = ours.refine_masks(x, ROIS, LABELS)
     ours_masks = refined[:, 0].sigmoid()
     assert ref_masks.shape == ours_masks.shape == (5, 224, 224)
@@ -157,7 +159,6 @@ def test_training_losses_match_for_fixed_points(heads):
 def test_fast_gemm_default_stays_within_rounding_of_mmdet(heads):
     ref, ours = heads
     x = _features()
-    rows = torch.arange(len(LABELS))
     fine = torch.randn(5, 256, 300)
     coarse = torch.randn(5, 80, 300)
     ours.point_head.mlp.use_gemm = True
@@ -166,19 +167,7 @@ def test_fast_gemm_default_stays_within_rounding_of_mmdet(heads):
             a = ref.point_head(fine, coarse)
             b = ours.point_head(fine, coarse)
             assert (a - b).abs().max().item() <= 1e-5
-            coarse_logits = ref._mask_forward(x, ROIS)['mask_preds']
-            expected = []
-            for img in (0, 1):
-                sel = ROIS[:, 0] == img
-                rois_i = ROIS[sel].clone()
-                rois_i[:, 0] = 0
-                x_i = [f[[img]] for f in x]
-                expected.append(
-                    ref._mask_point_forward_test(
-                        x_i, rois_i, LABELS[sel], coarse_logits[sel]
-                    )
-                )
-            ref_masks = torch.cat(expected)[rows, LABELS].sigmoid()
+            ref_masks = mmdet_final_masks(ref, x)
             _, refined = ours.refine_masks(x, ROIS, LABELS)
     finally:
         ours.point_head.mlp.use_gemm = False

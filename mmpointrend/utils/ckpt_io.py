@@ -27,3 +27,32 @@ def save_converted(state_dict: dict, dst: str, src: str, force: bool) -> None:
     tmp = dst + '.tmp'
     torch.save(dict(state_dict=state_dict, meta=dict(converted_from=src)), tmp)
     os.replace(tmp, dst)  # never leave a half-written output behind
+
+
+def convert_checkpoint_cli(description: str, convert, argv=None) -> None:
+    """Command line of the ``.pth`` -> ``.pth`` key-renaming converters.
+
+    Args:
+        description (str): ``--help`` text.
+        convert (Callable): ``state_dict -> (state_dict, renamed pairs)``.
+        argv (list[str], optional): Arguments (defaults to ``sys.argv``).
+    """
+    import argparse
+    import sys
+
+    from .compat import load_local_checkpoint
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help='input checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint')
+    parser.add_argument('--force', action='store_true', help='overwrite dst')
+    args = parser.parse_args(argv)
+    ckpt = load_local_checkpoint(args.src, map_location='cpu')
+    try:
+        converted, renamed = convert(ckpt.get('state_dict', ckpt))
+        for old, new in renamed:
+            print(f'{old:45s} -> {new}')
+        save_converted(converted, args.dst, args.src, args.force)
+    except (ValueError, FileExistsError) as exc:
+        sys.exit(f'error: {exc}')
+    print(f'{len(renamed)} keys renamed, {len(converted)} saved to {args.dst}')

@@ -102,7 +102,7 @@ def _refine_worker(impl: str, repeats: int, device: str, queue) -> None:
     import torch
 
     sys.path.insert(0, ROOT)
-    from tools.analysis.benchmark_semantic import _peak_rss_mib, _rss_mib
+    from tools.analysis.benchmark_semantic import measure_calls
 
     ref, ours = paired_heads(device)
     head = ref if impl == 'mmdet' else ours
@@ -113,32 +113,13 @@ def _refine_worker(impl: str, repeats: int, device: str, queue) -> None:
         with torch.no_grad():
             return head.predict_mask(feats, [meta], [res.clone()])
 
-    def sync():
-        if device == 'cuda':
-            torch.cuda.synchronize()
-
-    base = _rss_mib()
-    if device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        base_cuda = torch.cuda.memory_allocated()
-    out = run()
-    sync()
     # numpy travels through the queue by value (tensors would share an fd
     # that closes with this process).
-    masks = out[0].masks.cpu().numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    if device == 'cuda':
-        peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
-    else:
-        peak = max(_peak_rss_mib() - base, 0.0)
-    queue.put(
-        dict(median=statistics.median(times), peak_mib=peak, masks=masks)
+    result = measure_calls(
+        run, repeats, device, lambda out: out[0].masks.cpu().numpy()
     )
+    result['masks'] = result.pop('first')
+    queue.put(result)
 
 
 def measure_refinement(impl: str, repeats: int, device: str) -> dict:

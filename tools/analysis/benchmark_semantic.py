@@ -155,6 +155,27 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
     else:
         raise ValueError(case)
 
+    queue.put(measure_calls(run, repeats, device))
+
+
+def measure_calls(run, repeats: int, device: str, on_first=None) -> dict:
+    """Median time and peak memory growth of ``run()`` after one warm-up.
+
+    Args:
+        run (Callable): The measured call.
+        repeats (int): Timed calls.
+        device (str): ``cpu`` (peak RSS growth) or ``cuda``
+            (``max_memory_allocated`` growth).
+        on_first (Callable, optional): Extracts what the caller needs from
+            the warm-up result, which is then released before timing (so
+            it does not inflate the peak).
+
+    Returns:
+        dict: ``median`` and ``times`` in seconds, ``peak_mib`` and
+        ``first`` (``on_first``'s value, or None).
+    """
+    import torch
+
     def sync():
         if device == 'cuda':
             torch.cuda.synchronize()
@@ -163,8 +184,10 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
-    run()  # warm-up
+    out = run()
     sync()
+    first = on_first(out) if on_first is not None else None
+    del out
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -176,8 +199,11 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
         peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
     else:
         peak = max(_peak_rss_mib() - base_rss, 0.0)
-    queue.put(
-        dict(median=statistics.median(times), times=times, peak_mib=peak)
+    return dict(
+        median=statistics.median(times),
+        times=times,
+        peak_mib=peak,
+        first=first,
     )
 
 
