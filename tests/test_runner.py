@@ -144,7 +144,7 @@ def test_two_process_gloo_training_on_cpu(data_root, tmp_path):
 
 INSTANCE_CONFIG = osp.join(
     ROOT,
-    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-600_synthetic.py',
+    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
 )
 
 

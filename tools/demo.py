@@ -26,7 +26,7 @@ CONFIGS = {
     'semantic': 'configs/synthetic/'
     'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
     'instance': 'configs/synthetic/'
-    'pointrend_mask-rcnn_r18-slim_fpn_2xb2-600_synthetic.py',
+    'pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
 }
 #: The metric printed at the end for each task.
 METRICS = {
@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument('--work-dir', help='defaults to work_dirs/demo_<task>')
     parser.add_argument('--nproc', type=int, default=2)
     parser.add_argument(
-        '--iters', type=int, help='override the schedule length (600)'
+        '--iters',
+        type=int,
+        help='override the schedule length (semantic 600, instance 400)',
     )
     args = parser.parse_args()
 
@@ -147,7 +149,7 @@ def main() -> None:
     )
     print(f'\n=== demo finished in {time.perf_counter() - start:.0f} s ===')
     for key in METRICS[args.task]:
-        print(f'{key + " (val):":18s}{metrics.get(key, "n/a")}')
+        print(f'{key} (val): {metrics.get(key, "n/a")}')
     print(f'checkpoint:       {checkpoint}')
     print(f'training logs:    {work_dir}')
     print(f'prediction PNGs:  {len(images)} under {work_dir}/predictions')

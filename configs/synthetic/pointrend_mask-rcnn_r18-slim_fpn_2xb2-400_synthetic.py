@@ -55,7 +55,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10.0))
-max_iters = 600
+max_iters = 400
 param_scheduler = [
     dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=0, end=50),
     dict(
@@ -63,7 +63,7 @@ param_scheduler = [
         by_epoch=False,
         begin=0,
         end=max_iters,
-        milestones=[450],
+        milestones=[300],
         gamma=0.1),
 ]
 train_cfg = dict(
