@@ -1,5 +1,16 @@
 """Evaluation metrics."""
 
+from .boundary import boundary_band, boundary_dilation, boundary_iou, dilate
+from .boundary_iou_metric import BoundaryIoUMetric, boundary_stats
 from .lvis_metric import LVISCompatMetric, numpy_float_alias
 
-__all__ = ['LVISCompatMetric', 'numpy_float_alias']
+__all__ = [
+    'BoundaryIoUMetric',
+    'LVISCompatMetric',
+    'boundary_band',
+    'boundary_dilation',
+    'boundary_iou',
+    'boundary_stats',
+    'dilate',
+    'numpy_float_alias',
+]
