@@ -122,3 +122,107 @@ def test_evaluator_reports_miou_and_mbiou():
     bg = boundary_stats(pred[0], label[0], 3, 255)[0]
     expected = (bg[0] / bg[1] * 100 + single * 100 + bar_biou) / 3
     assert results['mBIoU'] == pytest.approx(float(expected), abs=0.01)
+
+
+def _square(size, y0, x0, side):
+    mask = np.zeros(size, np.uint8)
+    mask[y0 : y0 + side, x0 : x0 + side] = 1
+    return mask
+
+
+def test_rle_band_cropped_equals_full_image_band():
+    from pycocotools import mask as mask_utils
+
+    from mmpointrend.evaluation import rle_boundary
+
+    for y0, x0 in [(30, 40), (0, 0), (90, 130)]:  # inside, at and over borders
+        mask = _square((120, 160), y0, x0, 40)
+        rle = mask_utils.encode(np.asfortranarray(mask))
+        ours = mask_utils.decode(rle_boundary(rle, 0.02)).astype(bool)
+        full = boundary_band(
+            torch.from_numpy(mask.astype(bool))[None],
+            boundary_dilation(120, 160),
+        )[0].numpy()
+        assert np.array_equal(ours, full)
+
+
+def _coco_gt(tmp_path):
+    import json
+
+    from pycocotools import mask as mask_utils
+
+    anns = []
+    for img_id, (y0, x0) in [(1, (20, 20)), (1, (60, 90)), (2, (30, 50))]:
+        rle = mask_utils.encode(
+            np.asfortranarray(_square((128, 160), y0, x0, 40))
+        )
+        rle['counts'] = rle['counts'].decode()
+        anns.append(
+            dict(
+                id=len(anns) + 1,
+                image_id=img_id,
+                category_id=1,
+                segmentation=rle,
+                area=1600.0,
+                bbox=[x0, y0, 40, 40],
+                iscrowd=0,
+            )
+        )
+    gt = dict(
+        images=[
+            dict(id=i, width=160, height=128, file_name=f'{i}.png')
+            for i in (1, 2, 3)
+        ],
+        annotations=anns,
+        categories=[dict(id=1, name='square')],
+    )
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(gt))
+    return str(path), [(1, 20, 20), (1, 60, 90), (2, 30, 50)]
+
+
+def _run_metric(path, boxes, shift):
+    from mmdet.registry import METRICS
+    from mmengine.registry import init_default_scope
+
+    init_default_scope('mmdet')
+    metric = METRICS.build(
+        dict(
+            type='mmpointrend.BoundaryCocoMetric',
+            ann_file=path,
+            metric=['bbox', 'segm'],
+        )
+    )
+    metric.dataset_meta = dict(classes=('square',))
+    samples = []
+    for img_id in (1, 2, 3):  # image 3 has neither objects nor detections
+        mine = [(y0, x0 + shift) for i, y0, x0 in boxes if i == img_id]
+        masks = (
+            np.stack([_square((128, 160), y0, x0, 40) for y0, x0 in mine])
+            if mine
+            else np.zeros((0, 128, 160))
+        )
+        pred = dict(
+            bboxes=torch.tensor(
+                [[x0, y0, x0 + 40, y0 + 40] for y0, x0 in mine],
+                dtype=torch.float32,
+            ).view(-1, 4),
+            scores=torch.ones(len(mine)),
+            labels=torch.zeros(len(mine), dtype=torch.long),
+            masks=torch.from_numpy(masks.astype(bool)),
+        )
+        samples.append(
+            dict(img_id=img_id, ori_shape=(128, 160), pred_instances=pred)
+        )
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))
+
+
+def test_boundary_ap_perfect_and_shifted(tmp_path):
+    path, boxes = _coco_gt(tmp_path)
+    perfect = _run_metric(path, boxes, 0)
+    assert perfect['coco/segm_mAP'] == pytest.approx(1.0)
+    assert perfect['coco/boundary_mAP'] == pytest.approx(1.0)
+    shifted = _run_metric(path, boxes, 3)  # 3-pixel error on 40-pixel squares
+    assert shifted['coco/segm_mAP_50'] == pytest.approx(1.0)
+    assert shifted['coco/boundary_mAP'] < shifted['coco/segm_mAP']
