@@ -15,6 +15,7 @@ from mmpointrend.testing import demo_seg_batch, tiny_segmentor_cfg
 
 def head_cfg(**kw):
     cfg = dict(
+        _scope_='mmseg',
         type='mmpointrend.PointRendSemSegHead',
         in_channels=[8, 6],
         in_index=[0, 1],

@@ -30,8 +30,8 @@ CONFIGS = {
 }
 #: The metric printed at the end for each task.
 METRICS = {
-    'semantic': ('mIoU',),
-    'instance': ('coco/segm_mAP', 'coco/bbox_mAP'),
+    'semantic': ('mIoU', 'mBIoU'),
+    'instance': ('coco/segm_mAP', 'coco/boundary_mAP', 'coco/bbox_mAP'),
 }
 
 

@@ -59,6 +59,8 @@ def demo_seg_batch(
 
 
 _TINY = dict(
+    # Children resolve in mmseg's scope whatever the caller's default scope.
+    _scope_='mmseg',
     type='mmpointrend.PointRendEncoderDecoder',
     backbone=dict(
         type='mmseg.ResNetV1c',

@@ -54,8 +54,9 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# mmdet's COCO box/mask AP plus Boundary AP of the masks.
 val_evaluator = dict(
-    type='CocoMetric',
+    type='mmpointrend.BoundaryCocoMetric',
     ann_file=data_root + '/annotations/instances_val.json',
     metric=['bbox', 'segm'],
     format_only=False)

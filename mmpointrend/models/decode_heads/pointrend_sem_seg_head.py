@@ -93,6 +93,17 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             )
         kwargs.pop('input_transform', None)
         kwargs.setdefault('init_cfg', None)
+        # mmseg's default is an unqualified 'CrossEntropyLoss', which would
+        # resolve in whatever default scope is active (mmdet's has a class of
+        # that name too); ours names its library.
+        kwargs.setdefault(
+            'loss_decode',
+            dict(
+                type='mmseg.CrossEntropyLoss',
+                use_sigmoid=False,
+                loss_weight=1.0,
+            ),
+        )
         dropout_ratio = kwargs.pop('dropout_ratio', -1)
         super().__init__(
             in_channels=list(in_channels),
