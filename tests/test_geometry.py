@@ -248,3 +248,22 @@ def test_mask_targets_equal_grid_sample_of_float_masks():
         0,
         50,
     )
+
+
+def test_renderer_reports_every_step():
+    weight = torch.randn(4, 3)
+    _, predict = _dense_predictor(weight)
+    seen = []
+    out = render_by_subdivision(
+        torch.randn(1, 4, 4, 4),
+        predict,
+        semantic_uncertainty,
+        3,
+        64,
+        on_step=lambda logits, idx: seen.append(
+            (logits.shape[-1], None if idx is None else idx.shape[1])
+        ),
+    )
+    # 8x8 = 64 cells: dense; 16 and 32: 64 refined cells each.
+    assert seen == [(8, None), (16, 64), (32, 64)]
+    assert out.shape == (1, 4, 32, 32)

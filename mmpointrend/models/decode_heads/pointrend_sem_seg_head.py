@@ -19,7 +19,7 @@ from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 from ..heads.point_mlp import PointMLP
 from ..utils.point_sample import point_sample
 from ..utils.point_selection import semantic_uncertainty
-from ..utils.subdivision import render_by_subdivision
+from ..utils.subdivision import StepObserver, render_by_subdivision
 
 #: Inference defaults when the segmentor's ``test_cfg`` leaves them out:
 #: two x2 steps from a stride-4 coarse map reach the input resolution, and
@@ -169,6 +169,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         inputs: list[Tensor],
         prev_output: Tensor,
         test_cfg: OptConfigType = None,
+        on_step: StepObserver | None = None,
     ) -> Tensor:
         """Render refined logits by adaptive subdivision.
 
@@ -178,6 +179,8 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             test_cfg (dict, optional): ``subdivision_steps``,
                 ``subdivision_num_points`` and ``scale_factor``; missing keys
                 take :data:`DEFAULT_SUBDIVISION`.
+            on_step (StepObserver, optional): Observer of every step (see
+                :func:`render_by_subdivision`).
 
         Returns:
             Tensor: (B, K, h * s**steps, w * s**steps) refined logits.
@@ -194,6 +197,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             num_steps=cfg['subdivision_steps'],
             num_points=cfg['subdivision_num_points'],
             scale_factor=cfg['scale_factor'],
+            on_step=on_step,
         )
 
     def predict(

@@ -30,7 +30,7 @@ from ..utils.point_sample import (
     sample_roi_points,
 )
 from ..utils.point_selection import neg_abs_logit
-from ..utils.subdivision import render_by_subdivision
+from ..utils.subdivision import StepObserver, render_by_subdivision
 
 #: Inference defaults (paper: 5 steps from 7x7 to 224x224, N = 28^2), with
 #: detectron2's start: the point head renders the 28x28 grid densely.
@@ -311,7 +311,11 @@ class PointRendMaskRoIHead(StandardRoIHead):
 
     # -- inference ---------------------------------------------------------
     def refine_masks(
-        self, x: tuple[Tensor], rois: Tensor, labels: Tensor
+        self,
+        x: tuple[Tensor],
+        rois: Tensor,
+        labels: Tensor,
+        on_step: StepObserver | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Coarse logits and the rendered logits of each detection's class.
 
@@ -319,6 +323,8 @@ class PointRendMaskRoIHead(StandardRoIHead):
             x (tuple[Tensor]): Multi-level features.
             rois (Tensor): (R, 5) detections as RoIs.
             labels (Tensor): (R,) predicted classes.
+            on_step (StepObserver, optional): Observer of every rendering
+                step (see :func:`render_by_subdivision`).
 
         Returns:
             tuple[Tensor, Tensor]: (R, K_coarse, S, S) coarse logits and
@@ -345,6 +351,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
             num_points=cfg['subdivision_num_points'],
             scale_factor=cfg['scale_factor'],
             render_init_grid=cfg['render_init_grid'],
+            on_step=on_step,
         )
         return coarse, refined
 

@@ -9,7 +9,7 @@ Shape shorthand: ``B`` images or RoIs, ``K`` channels, ``P`` points.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,6 +21,9 @@ from .point_selection import topk_cells
 PointPredictor = Callable[[Tensor], Tensor]
 #: Maps a (B, K, H, W) map to (B, H, W) scores, higher = less certain.
 MapUncertainty = Callable[[Tensor], Tensor]
+#: Observer of each rendering step: (refined (B, K, H, W) logits, flat
+#: indices (B, N) of the re-predicted cells, or None when every cell was).
+StepObserver = Callable[[Tensor, Optional[Tensor]], None]
 
 
 def plan_subdivision(
@@ -67,6 +70,7 @@ def render_by_subdivision(
     num_points: int,
     scale_factor: int = 2,
     render_init_grid: bool = False,
+    on_step: StepObserver | None = None,
 ) -> Tensor:
     """Refine coarse logits by repeated upsampling and point prediction.
 
@@ -86,6 +90,8 @@ def render_by_subdivision(
         scale_factor (int): Upsampling factor per step. Defaults to 2.
         render_init_grid (bool): Start with the point head evaluated on a
             regular grid (see :func:`plan_subdivision`). Defaults to False.
+        on_step (StepObserver, optional): Called after every step with the
+            refined map and the re-predicted cells (for visualisation).
 
     Returns:
         Tensor: (B, K, h * s**num_steps, w * s**num_steps) refined logits.
@@ -98,12 +104,16 @@ def render_by_subdivision(
     if init_size is not None:
         height, width = init_size
         logits = _render_dense(predict_points, batch, height, width, logits)
+        if on_step is not None:
+            on_step(logits, None)
     for _ in range(steps):
         height, width = height * scale_factor, width * scale_factor
         if height * width <= num_points:
             logits = _render_dense(
                 predict_points, batch, height, width, logits
             )
+            if on_step is not None:
+                on_step(logits, None)
             continue
         logits = F.interpolate(
             logits,
@@ -123,6 +133,8 @@ def render_by_subdivision(
             )
             .view(batch, channels, height, width)
         )
+        if on_step is not None:
+            on_step(logits, idx)
     return logits
 
 

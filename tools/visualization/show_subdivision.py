@@ -1,0 +1,75 @@
+"""Draw PointRend's adaptive subdivision on one image.
+
+Semantic models: the coarse prediction and the label map after every step,
+with the points re-predicted at that step (``semantic_*.png`` and a strip).
+Instance models: per detection, the box crop, coarse 7x7 probabilities and
+every step to 224x224 with its points (``instance_*.png``).
+``--compare CONFIG CHECKPOINT`` adds ``comparison.png``: that model's
+prediction (e.g. the baseline) next to this one's.
+
+Example:
+    python tools/visualization/show_subdivision.py CONFIG CHECKPOINT \
+        data/synthetic/img_dir/val/val_0000.png --out vis/
+"""
+
+import argparse
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+from mmengine.config import DictAction
+
+from mmpointrend import visualization as vis
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('image')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--max-dets', type=int, default=4)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='config overrides, e.g. model.test_cfg.rcnn.score_thr=0.3',
+    )
+    parser.add_argument(
+        '--compare',
+        nargs=2,
+        metavar=('CONFIG', 'CHECKPOINT'),
+        help='a second model (e.g. the baseline) to show side by side',
+    )
+    args = parser.parse_args()
+    model, cfg = vis.load_model(
+        args.config, args.checkpoint, args.device, args.cfg_options
+    )
+    inputs, samples, picture = vis.prepare_image(cfg, model, args.image)
+    inputs = inputs.to(args.device)
+    if 'roi_head' in cfg.model:
+        boxes, labels, coarse, steps = vis.instance_steps(
+            model, inputs, samples, args.max_dets
+        )
+        files = vis.draw_instance(
+            picture, boxes, labels, coarse, steps, args.out
+        )
+    else:
+        coarse, steps = vis.semantic_steps(model, inputs)
+        files = vis.draw_semantic(picture, coarse, steps, args.out)
+    if args.compare:
+        other, other_cfg = vis.load_model(*args.compare, args.device)
+        left = vis.predict_overlay(other, other_cfg, args.image)
+        right = vis.predict_overlay(model, cfg, args.image)
+        path = osp.join(args.out, 'comparison.png')
+        os.makedirs(args.out, exist_ok=True)
+        cv2.imwrite(path, np.concatenate([left, right], axis=1))
+        files.append(path)
+    for f in files:
+        print(f)
+
+
+if __name__ == '__main__':
+    main()
