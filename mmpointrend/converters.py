@@ -39,16 +39,7 @@ def convert_mmseg_pointrend(
             'no decode_head.1.* keys: this is not an mmseg PointRend '
             '(CascadeEncoderDecoder + PointHead) checkpoint'
         )
-    out: OrderedDict = OrderedDict()
-    renamed = []
-    for key, value in state_dict.items():
-        new = key
-        for pattern, repl in _MMSEG_SEMANTIC_RULES:
-            new = pattern.sub(repl, new)
-        if new != key:
-            renamed.append((key, new))
-        out[new] = value
-    return out, renamed
+    return _apply_rules(state_dict, _MMSEG_SEMANTIC_RULES)
 
 
 #: mmdet ``PointRendRoIHead`` (CoarseMaskHead + MaskPointHead) ->
