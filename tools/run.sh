@@ -45,7 +45,7 @@ setup_env() {
   stamp_dir="$("$PY" -c 'import sys; print(sys.prefix)')"
   local stamp="$stamp_dir/.mmpointrend-setup"
   local want
-  want="$(cat "$REPO/requirements/"*.txt "$REPO/pyproject.toml" | sha256sum | cut -c1-16)"
+  want="$(cat "$REPO/requirements/"*.txt "$REPO/pyproject.toml" "$REPO/tools/run.sh" | sha256sum | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
      && "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet' >/dev/null 2>&1; then
     return
@@ -70,6 +70,9 @@ EOF
   fi
   log "installing mmsegmentation 1.2.2, mmdet 3.3.0 and mmpointrend (editable)"
   "${pip[@]}" -q mmsegmentation==1.2.2 mmdet==3.3.0 ftfy regex
+  # Only stardist's bundled DSB2018 image is used (its dependencies include
+  # TensorFlow, which nothing here needs).
+  "${pip[@]}" -q --no-deps stardist==0.9.2
   "${pip[@]}" -q --no-build-isolation -e "$REPO[tests]"
   "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet'
   echo "$want" > "$stamp"
