@@ -226,3 +226,20 @@ def test_boundary_ap_perfect_and_shifted(tmp_path):
     shifted = _run_metric(path, boxes, 3)  # 3-pixel error on 40-pixel squares
     assert shifted['coco/segm_mAP_50'] == pytest.approx(1.0)
     assert shifted['coco/boundary_mAP'] < shifted['coco/segm_mAP']
+
+
+def test_semantic_stats_equal_per_class_band_definition():
+    rng = np.random.default_rng(3)
+    blocks = torch.from_numpy(rng.integers(0, 5, (12, 16)))
+    label = blocks.repeat_interleave(7, 0).repeat_interleave(9, 1)
+    label[rng.random(label.shape) < 0.02] = 255  # scattered ignore pixels
+    pred = torch.roll(label, (2, 3), (0, 1))
+    pred[pred == 255] = 1
+    stats = boundary_stats(pred, label, 5, 255)
+    d = boundary_dilation(*label.shape)
+    valid = label != 255
+    for c in range(5):
+        g = boundary_band((label == c)[None], d)[0]
+        p = boundary_band(((pred == c) & valid)[None], d)[0]
+        assert stats[c, 0] == (g & p).sum()
+        assert stats[c, 1] == (g | p).sum()

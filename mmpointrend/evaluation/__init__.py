@@ -6,7 +6,11 @@ from .boundary_coco_metric import (
     BoundaryCocoMetric,
     rle_boundary,
 )
-from .boundary_iou_metric import BoundaryIoUMetric, boundary_stats
+from .boundary_iou_metric import (
+    BoundaryIoUMetric,
+    boundary_stats,
+    label_boundary,
+)
 from .lvis_metric import LVISCompatMetric, numpy_float_alias
 
 __all__ = [
@@ -20,5 +24,6 @@ __all__ = [
     'boundary_iou',
     'boundary_stats',
     'dilate',
+    'label_boundary',
     'numpy_float_alias',
 ]

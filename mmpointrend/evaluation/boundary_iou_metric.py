@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 from mmengine.logging import print_log
@@ -14,7 +15,34 @@ from torch import Tensor
 
 from mmpointrend.registry import METRICS
 
-from .boundary import boundary_band, boundary_dilation, dilate
+from .boundary import boundary_dilation
+
+
+def label_boundary(labels: np.ndarray, dilation: int) -> np.ndarray:
+    """Pixels lying in the boundary band of their own label's mask.
+
+    A pixel of label ``c`` is in the band of the mask ``labels == c`` iff
+    its ``(2d+1)`` window holds another label or reaches outside the image
+    (outside counts as background). One windowed min/max over the whole map
+    gives the bands of all labels at once.
+
+    Args:
+        labels (np.ndarray): (H, W) integer label map.
+        dilation (int): Band width ``d``.
+
+    Returns:
+        np.ndarray: (H, W) bool.
+    """
+    height, width = labels.shape
+    lab = labels.astype(np.uint16)
+    kernel = np.ones((2 * dilation + 1, 2 * dilation + 1), np.uint8)
+    low = cv2.erode(lab, kernel, borderType=cv2.BORDER_REPLICATE)
+    high = cv2.dilate(lab, kernel, borderType=cv2.BORDER_REPLICATE)
+    boundary = (low != lab) | (high != lab)
+    d = min(dilation, height, width)
+    boundary[:d], boundary[height - d :] = True, True
+    boundary[:, :d], boundary[:, width - d :] = True, True
+    return boundary
 
 
 def boundary_stats(
@@ -30,7 +58,7 @@ def boundary_stats(
     Args:
         pred (Tensor): (H, W) predicted labels.
         label (Tensor): (H, W) ground-truth labels.
-        num_classes (int): ``K``.
+        num_classes (int): ``K`` (< 65535).
         ignore_index (int): Label excluded from both maps.
         dilation_ratio (float): Band width as a fraction of the image
             diagonal. Defaults to 0.02.
@@ -39,32 +67,45 @@ def boundary_stats(
 
     Returns:
         Tensor: (K, 2) band intersections and unions, or (K, 6) with
-        ``fscore``: ... plus matched predicted contour pixels, predicted
-        contour pixels, matched ground-truth contour pixels, ground-truth
+        ``fscore``, adding matched predicted contour pixels, predicted
+        contour pixels, matched ground-truth contour pixels and ground-truth
         contour pixels (tolerance ``d``).
     """
-    valid = label != ignore_index
-    stats = torch.zeros(num_classes, 6 if fscore else 2, dtype=torch.float64)
-    present = torch.unique(torch.cat([pred[valid], label[valid]]))
-    present = present[(present >= 0) & (present < num_classes)]
-    if present.numel() == 0:
-        return stats
-    classes = present.to(label.device)[:, None, None]
-    gt = label[None] == classes  # (C, H, W), C = classes present
-    pr = (pred[None] == classes) & valid[None]
-    d = boundary_dilation(*label.shape, dilation_ratio)
-    gt_band, pr_band = boundary_band(gt, d), boundary_band(pr, d) & valid
-    rows = present.cpu()
-    stats[rows, 0] = (gt_band & pr_band).flatten(1).sum(1).double().cpu()
-    stats[rows, 1] = (gt_band | pr_band).flatten(1).sum(1).double().cpu()
+    gt = label.cpu().numpy().astype(np.int64)
+    pr = pred.cpu().numpy().astype(np.int64)
+    valid = gt != ignore_index
+    # Ignored pixels belong to no class of the prediction either.
+    sentinel = 65535
+    gt = np.where((gt >= 0) & (gt < num_classes), gt, sentinel)
+    pr = np.where(valid & (pr >= 0) & (pr < num_classes), pr, sentinel)
+    d = boundary_dilation(*gt.shape, dilation_ratio)
+    gt_band = label_boundary(gt, d) & (gt != sentinel)
+    pr_band = label_boundary(pr, d) & (pr != sentinel)
+
+    def count(mask: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return np.bincount(labels[mask], minlength=num_classes)[:num_classes]
+
+    inter = count(gt_band & pr_band & (gt == pr), gt)
+    union = count(gt_band, gt) + count(pr_band, pr) - inter
+    stats = [inter, union]
     if fscore:
-        gt_edge, pr_edge = boundary_band(gt, 1), boundary_band(pr, 1) & valid
-        gt_near, pr_near = dilate(gt_edge, d), dilate(pr_edge, d)
-        stats[rows, 2] = (pr_edge & gt_near).flatten(1).sum(1).double().cpu()
-        stats[rows, 3] = pr_edge.flatten(1).sum(1).double().cpu()
-        stats[rows, 4] = (gt_edge & pr_near).flatten(1).sum(1).double().cpu()
-        stats[rows, 5] = gt_edge.flatten(1).sum(1).double().cpu()
-    return stats
+        gt_edge = label_boundary(gt, 1) & (gt != sentinel)
+        pr_edge = label_boundary(pr, 1) & (pr != sentinel)
+        matched_pr = np.zeros(num_classes)
+        matched_gt = np.zeros(num_classes)
+        kernel = np.ones((2 * d + 1, 2 * d + 1), np.uint8)
+        for c in np.unique(np.concatenate([gt[gt_edge], pr[pr_edge]])):
+            gt_c = (gt_edge & (gt == c)).astype(np.uint8)
+            pr_c = (pr_edge & (pr == c)).astype(np.uint8)
+            matched_pr[c] = (pr_c & cv2.dilate(gt_c, kernel)).sum()
+            matched_gt[c] = (gt_c & cv2.dilate(pr_c, kernel)).sum()
+        stats += [
+            matched_pr,
+            count(pr_edge, pr),
+            matched_gt,
+            count(gt_edge, gt),
+        ]
+    return torch.from_numpy(np.stack(stats, 1).astype(np.float64))
 
 
 @METRICS.register_module()
