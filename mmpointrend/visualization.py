@@ -9,7 +9,6 @@ detection, the box crop, the coarse 7x7 probabilities and each step up to
 
 from __future__ import annotations
 
-import copy
 import os
 import os.path as osp
 
@@ -18,12 +17,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import Tensor
 
 from .models.utils import cell_centers
-from .testing import resolve_config
+from .testing import build_model_from_config
 
 
 def load_model(
@@ -43,23 +41,7 @@ def load_model(
     Returns:
         tuple: The model (eval mode) and its config.
     """
-    cfg = Config.fromfile(resolve_config(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    is_detector = 'roi_head' in cfg.model
-    scope = 'mmdet' if is_detector else 'mmseg'
-    init_default_scope(scope)
-    if is_detector:
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.pop('pretrained', None)
-    model_cfg.backbone.pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
-    from mmengine.model.utils import revert_sync_batchnorm
-
-    model = revert_sync_batchnorm(model)
+    model, cfg = build_model_from_config(config, cfg_options)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu')
     else:

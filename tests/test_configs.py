@@ -6,10 +6,8 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model.utils import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
-from mmpointrend.testing import demo_seg_batch
+from mmpointrend.testing import build_model_from_config, demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -30,19 +28,8 @@ def _is_detector(cfg):
 
 
 def _build(cfg):
-    if _is_detector(cfg):
-        from mmdet.registry import MODELS
-
-        init_default_scope('mmdet')
-    else:
-        from mmseg.registry import MODELS
-
-        init_default_scope('mmseg')
-    model_cfg = cfg.model
-    model_cfg.pop('pretrained', None)
-    model_cfg.backbone.pop('init_cfg', None)
-    # The configs keep SyncBN for multi-GPU training; the test swaps it.
-    return revert_sync_batchnorm(MODELS.build(model_cfg))
+    # The configs keep SyncBN for multi-GPU training; the builder swaps it.
+    return build_model_from_config(cfg)[0]
 
 
 def _detector_steps(cfg, model):

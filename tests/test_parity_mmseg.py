@@ -11,25 +11,17 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.model.utils import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
 from mmpointrend.converters import convert_mmseg_pointrend
-from mmpointrend.testing import demo_seg_batch, resolve_config
+from mmpointrend.testing import build_model_from_config, demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.parity
 
 
 def _build(path, num_points):
-    from mmseg.registry import MODELS
-
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(resolve_config(path))
-    cfg.model.pretrained = None
-    cfg.model.test_cfg.subdivision_num_points = num_points
-    return revert_sync_batchnorm(MODELS.build(cfg.model))
+    options = {'model.test_cfg.subdivision_num_points': num_points}
+    return build_model_from_config(path, options)[0]
 
 
 @pytest.fixture(scope='module')

@@ -136,3 +136,44 @@ def resolve_config(spec: str, root: str | None = None) -> str:
     if not osp.isfile(path):
         raise FileNotFoundError(f'config {spec} not found (looked at {path})')
     return path
+
+
+def build_model_from_config(config, cfg_options: dict | None = None):
+    """Build the segmentor or detector of a config, without weights.
+
+    The host library (mmdet when the model has a ``roi_head``, else mmseg)
+    becomes the default scope; ``pretrained``/backbone ``init_cfg`` are
+    dropped (nothing is downloaded) and SyncBN becomes BN so the model runs
+    in a single process.
+
+    Args:
+        config (str | Config): Config path (or ``pkg::path``), or a loaded
+            config.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        tuple: The model and the (possibly updated) config.
+    """
+    from mmengine.config import Config
+    from mmengine.model.utils import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    cfg = (
+        config
+        if isinstance(config, Config)
+        else Config.fromfile(resolve_config(config))
+    )
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if 'roi_head' in cfg.model:
+        from mmdet.registry import MODELS
+
+        init_default_scope('mmdet')
+    else:
+        from mmseg.registry import MODELS
+
+        init_default_scope('mmseg')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.pop('pretrained', None)
+    model_cfg.backbone.pop('init_cfg', None)
+    return revert_sync_batchnorm(MODELS.build(model_cfg)), cfg
