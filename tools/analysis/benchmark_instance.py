@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import multiprocessing as mp
 import os
 import os.path as osp
 import re
@@ -123,17 +122,10 @@ def _refine_worker(impl: str, repeats: int, device: str, queue) -> None:
 
 
 def measure_refinement(impl: str, repeats: int, device: str) -> dict:
-    ctx = mp.get_context('spawn')
-    queue = ctx.Queue()
-    proc = ctx.Process(
-        target=_refine_worker, args=(impl, repeats, device, queue)
-    )
-    proc.start()
-    result = queue.get()
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f'refinement benchmark of {impl} failed')
-    return result
+    """Refinement of one implementation, in a fresh process."""
+    from tools.analysis.benchmark_semantic import run_in_process
+
+    return run_in_process(_refine_worker, impl, repeats, device)
 
 
 def resolution_sweep(repeats: int, device: str) -> list[dict]:

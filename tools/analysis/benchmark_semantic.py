@@ -58,19 +58,14 @@ def _peak_rss_mib() -> float:
 
 def _build(path: str, device: str):
     import torch
-    from mmengine.config import Config
-    from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
 
-    from mmpointrend.testing import resolve_config
+    from mmpointrend.testing import build_model_from_config, resolve_config
 
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(resolve_config(path, ROOT))
-    cfg.model.pretrained = None
-    cfg.model.test_cfg.subdivision_num_points = 8192
     torch.manual_seed(0)
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model, _ = build_model_from_config(
+        resolve_config(path, ROOT),
+        {'model.test_cfg.subdivision_num_points': 8192},
+    )
     model.init_weights()
     return model.to(device)
 
@@ -207,19 +202,33 @@ def measure_calls(run, repeats: int, device: str, on_first=None) -> dict:
     )
 
 
-def measure(case: str, impl: str, repeats: int, device: str) -> dict:
-    """Run one (case, implementation) pair in a fresh process."""
+def run_in_process(target, *args) -> dict:
+    """Run ``target(*args, queue)`` in a fresh spawned process.
+
+    Each measurement gets its own process so that peak-memory growth and
+    allocator state are not shared between implementations.
+
+    Args:
+        target (Callable): Worker that puts one result dict on the queue.
+        *args: Its arguments before the queue.
+
+    Returns:
+        dict: What the worker put on the queue.
+    """
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
-    proc = ctx.Process(
-        target=_worker, args=(case, impl, repeats, device, queue)
-    )
+    proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
     result = queue.get()
     proc.join()
     if proc.exitcode != 0:
-        raise RuntimeError(f'case {case}/{impl} failed')
+        raise RuntimeError(f'benchmark worker {target.__name__}{args} failed')
     return result
+
+
+def measure(case: str, impl: str, repeats: int, device: str) -> dict:
+    """Run one (case, implementation) pair in a fresh process."""
+    return run_in_process(_worker, case, impl, repeats, device)
 
 
 def machine() -> str:
