@@ -59,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, ROOT)
+    from mmpointrend.apis import schedule_options
     from mmpointrend.datasets import (
         dataset_is_complete,
         generate_synthetic_dataset,
@@ -88,20 +89,7 @@ def main() -> None:
             f'test_evaluator.ann_file={ann}',
         ]
     if args.iters:
-        warmup = max(1, min(50, args.iters // 10))
-        options += [
-            f'train_cfg.max_iters={args.iters}',
-            f'train_cfg.val_interval={args.iters}',
-            f'default_hooks.checkpoint.interval={args.iters}',
-            f'param_scheduler.0.end={warmup}',
-            f'param_scheduler.1.end={args.iters}',
-        ]
-        if args.task == 'semantic':  # poly decay starts after the warm-up
-            options.append(f'param_scheduler.1.begin={warmup}')
-        else:  # step decay at 3/4 of the schedule
-            options.append(
-                f'param_scheduler.1.milestones=[{args.iters * 3 // 4}]'
-            )
+        options += schedule_options(args.iters, poly=args.task == 'semantic')
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
     print(f'[2/3] training {config} on {args.nproc} processes')
     _stream(

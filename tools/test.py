@@ -12,7 +12,11 @@ import os.path as osp
 from mmengine.runner import Runner
 
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
-from mmpointrend.apis import add_common_args, load_config
+from mmpointrend.apis import (
+    add_common_args,
+    finish_distributed,
+    load_config,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,6 +59,7 @@ def main() -> None:
         cfg.test_evaluator['keep_results'] = True
     runner = Runner.from_cfg(cfg)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -13,7 +13,11 @@ import torch
 from mmengine.runner import Runner
 
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
-from mmpointrend.apis import add_common_args, load_config
+from mmpointrend.apis import (
+    add_common_args,
+    finish_distributed,
+    load_config,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,6 +64,7 @@ def main() -> None:
         cfg.load_from = args.resume
     runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

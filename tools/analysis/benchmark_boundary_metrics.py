@@ -33,8 +33,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from mmpointrend.evaluation import boundary_stats, rle_boundary  # noqa: E402
-from tools.analysis.benchmark_instance import replace_block  # noqa: E402
-from tools.analysis.benchmark_semantic import machine  # noqa: E402
+from tools.analysis.common import machine, replace_block  # noqa: E402
 
 H, W = 1024, 2048
 

@@ -24,13 +24,14 @@ import argparse
 import copy
 import os
 import os.path as osp
-import re
 import statistics
 import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tools.analysis.common import machine, replace_block  # noqa: E402
+
 OURS = 'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
 REF = 'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py'
 IMG_H, IMG_W, NUM_DETS = 800, 1216, 100
@@ -190,26 +191,6 @@ def plot_sweep(rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
-def replace_block(path: str, name: str, body: str) -> None:
-    marker, end = (
-        f'<!-- BENCHMARK {name} -->',
-        f'<!-- END BENCHMARK {name} -->',
-    )
-    text = open(path).read() if osp.exists(path) else ''
-    block = f'{marker}\n{body}{end}'
-    if marker in text:
-        text = re.sub(
-            re.escape(marker) + r'.*?' + re.escape(end),
-            lambda _: block,
-            text,
-            flags=re.S,
-        )
-    else:
-        text += f'\n{block}\n'
-    with open(path, 'w') as f:
-        f.write(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=5)
@@ -220,8 +201,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     import torch
-
-    from tools.analysis.benchmark_semantic import machine
 
     torch.set_num_threads(os.cpu_count())
     cmd = (

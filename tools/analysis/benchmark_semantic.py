@@ -24,14 +24,15 @@ import argparse
 import multiprocessing as mp
 import os
 import os.path as osp
-import platform
-import re
 import resource
 import statistics
 import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from tools.analysis.common import machine, replace_block  # noqa: E402
+
 FPN_POINTREND = (
     'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
 )
@@ -231,22 +232,6 @@ def measure(case: str, impl: str, repeats: int, device: str) -> dict:
     return run_in_process(_worker, case, impl, repeats, device)
 
 
-def machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = re.findall(r'model name\s*:\s*(.*)', f.read())
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    desc = f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}'
-    if torch.cuda.is_available():
-        desc += f', {torch.cuda.get_device_name(0)}'
-    return desc
-
-
 CASES = {
     'a': (
         'point-head inference, 1024x2048, K=19, N=8192, 2 steps',
@@ -318,21 +303,7 @@ def main() -> None:
     )
     table = header + '\n'.join(rows) + '\n'
     print(table)
-    marker = f'<!-- BENCHMARK semantic {args.device} -->'
-    end = f'<!-- END BENCHMARK semantic {args.device} -->'
-    text = open(args.output).read() if osp.exists(args.output) else ''
-    block = f'{marker}\n{table}{end}'
-    if marker in text:
-        text = re.sub(
-            re.escape(marker) + r'.*?' + re.escape(end),
-            block,
-            text,
-            flags=re.S,
-        )
-    else:
-        text += f'\n{block}\n'
-    with open(args.output, 'w') as f:
-        f.write(text)
+    replace_block(args.output, f'semantic {args.device}', table)
     print(f'wrote {args.output}')
 
 

@@ -1,0 +1,422 @@
+"""PointRend vs its baseline, several seeds, trained and evaluated here.
+
+Four experiments, each a pair of configs that differ only in the mask /
+segmentation head (same backbone, data, schedule and seed):
+
+* ``synthetic-semantic``: SemanticFPN coarse head upsampled bilinearly vs
+  the same + PointRend point head, on the synthetic dataset (mIoU, mBIoU);
+* ``synthetic-instance``: Mask R-CNN with the 4x conv 28x28 mask head vs
+  the PointRend mask branch (mask AP, Boundary AP, box AP);
+* ``dsb2018-semantic`` / ``dsb2018-instance``: the same pairs on the DSB2018
+  nuclei image bundled with stardist (one image, spatial split).
+
+Every run trains with ``tools/dist_train.sh`` (or ``tools/train.py`` for
+``--nproc 1``) and validates once at the end; the metrics are read from the
+run's MMEngine scalars. Finished runs are kept in ``<work-dir>/results.json``
+and skipped when the study is started again (``--fresh`` re-runs them), so
+an interrupted study resumes where it stopped. At the end (and after every
+run) it writes a Markdown report with medians, min-max spread and the
+per-seed values, and a PNG plot.
+
+Example:
+    python tools/analysis/accuracy_study.py            # the full study
+    python tools/analysis/accuracy_study.py --experiments dsb2018-semantic
+    python tools/analysis/accuracy_study.py --seeds 0 --iters 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from tools.analysis.common import machine, replace_block  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A baseline/PointRend config pair and what to report for it."""
+
+    task: str  # 'semantic' or 'instance'
+    data: str  # 'synthetic' or 'dsb2018'
+    baseline: str
+    pointrend: str
+    iters: int  # schedule length used by the study
+    metrics: tuple[tuple[str, str], ...]  # (scalar key, column title)
+
+
+SEMANTIC_METRICS = (('mIoU', 'mIoU'), ('mBIoU', 'mBIoU'))
+INSTANCE_METRICS = (
+    ('coco/segm_mAP', 'mask AP'),
+    ('coco/boundary_mAP', 'Boundary AP'),
+    ('coco/bbox_mAP', 'box AP'),
+)
+EXPERIMENTS = {
+    'synthetic-semantic': Experiment(
+        'semantic',
+        'synthetic',
+        'configs/synthetic/fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+        'configs/synthetic/'
+        'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+        400,
+        SEMANTIC_METRICS,
+    ),
+    'synthetic-instance': Experiment(
+        'instance',
+        'synthetic',
+        'configs/synthetic/mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+        'configs/synthetic/'
+        'pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+        300,
+        INSTANCE_METRICS,
+    ),
+    'dsb2018-semantic': Experiment(
+        'semantic',
+        'dsb2018',
+        'configs/dsb2018/fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
+        'configs/dsb2018/pointrend_fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
+        300,
+        SEMANTIC_METRICS,
+    ),
+    'dsb2018-instance': Experiment(
+        'instance',
+        'dsb2018',
+        'configs/dsb2018/mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
+        'configs/dsb2018/pointrend_mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
+        300,
+        INSTANCE_METRICS,
+    ),
+}
+MODELS = ('baseline', 'pointrend')
+
+
+def prepare_data(data: str, root: str) -> None:
+    """Write the dataset ``data`` to ``root`` unless it is already there."""
+    from mmpointrend.datasets import (
+        dataset_is_complete,
+        generate_synthetic_dataset,
+    )
+    from mmpointrend.datasets.dsb2018 import convert_dsb2018
+
+    if data == 'synthetic':
+        if not dataset_is_complete(root):
+            print(f'writing the synthetic dataset to {root}', flush=True)
+            generate_synthetic_dataset(root)
+    elif not osp.isfile(osp.join(root, 'annotations', 'instances_val.json')):
+        print(f'writing DSB2018 to {root}', flush=True)
+        convert_dsb2018(root)
+
+
+def run_options(exp: Experiment, data_root: str, seed: int, iters: int):
+    """``--cfg-options`` of one run: data location, seed, schedule."""
+    from mmpointrend.apis import schedule_options
+
+    options = [
+        f'{split}_dataloader.dataset.data_root={data_root}'
+        for split in ('train', 'val', 'test')
+    ]
+    if exp.task == 'instance':
+        ann = osp.join(data_root, 'annotations', 'instances_val.json')
+        options += [f'val_evaluator.ann_file={ann}']
+    options += [
+        f'randomness.seed={seed}',
+        # prediction images are not needed for the numbers
+        'default_hooks.visualization.draw=False',
+    ]
+    return options + schedule_options(iters, poly=exp.task == 'semantic')
+
+
+def last_scalars(work_dir: str, key: str) -> dict:
+    """The last line of the run's MMEngine scalars that holds ``key``."""
+    found = None
+    for folder in sorted(os.listdir(work_dir)):
+        path = osp.join(work_dir, folder, 'vis_data', 'scalars.json')
+        if not osp.isfile(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if key in record:
+                    found = record
+    if found is None:
+        raise RuntimeError(
+            f'no validation result with {key!r} under {work_dir}; see the '
+            'training log there'
+        )
+    return found
+
+
+def train_once(
+    exp: Experiment,
+    model: str,
+    seed: int,
+    iters: int,
+    data_root: str,
+    work_dir: str,
+    nproc: int,
+) -> dict:
+    """Train one config for one seed and return its validation metrics."""
+    config = getattr(exp, model)
+    options = run_options(exp, data_root, seed, iters)
+    if nproc > 1:
+        cmd = ['bash', 'tools/dist_train.sh', config, str(nproc)]
+    else:
+        cmd = [sys.executable, 'tools/train.py', config]
+    cmd += ['--work-dir', work_dir, '--cfg-options', *options]
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
+    log = osp.join(work_dir, 'stdout.log')
+    os.makedirs(work_dir, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, 'w') as f:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT
+        )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f'training failed (exit {proc.returncode}): {" ".join(cmd)}; '
+            f'log: {log}'
+        )
+    scalars = last_scalars(work_dir, exp.metrics[0][0])
+    return {
+        key: float(scalars[key]) for key, _ in exp.metrics if key in scalars
+    } | {'seconds': round(seconds, 1)}
+
+
+def _spread(values: list[float], scale: float) -> str:
+    vals = [v * scale for v in values]
+    if len(vals) == 1:
+        return f'{vals[0]:.1f}'
+    return f'{statistics.median(vals):.1f} [{min(vals):.1f}, {max(vals):.1f}]'
+
+
+def _scale(key: str) -> float:
+    # COCO metrics are fractions; mmseg reports percentages
+    return 100.0 if key.startswith('coco/') else 1.0
+
+
+def summarize(results: list[dict], names: list[str], seeds: list[int]):
+    """Markdown tables (one per experiment) of medians and spreads."""
+    lines = []
+    for name in names:
+        exp = EXPERIMENTS[name]
+        runs = {
+            (r['model'], r['seed']): r
+            for r in results
+            if r['experiment'] == name and r['seed'] in seeds
+        }
+        if not runs:
+            continue
+        iters = {r['iters'] for r in runs.values()}
+        lines.append(
+            f'### {name}\n\n{exp.iters if not iters else sorted(iters)[0]} '
+            f'iterations; baseline `{exp.baseline}`, PointRend '
+            f'`{exp.pointrend}`.\n'
+        )
+        head = '| model | ' + ' | '.join(t for _, t in exp.metrics)
+        head += ' | seeds | train+val time (s) |\n'
+        head += '|---' * (len(exp.metrics) + 3) + '|\n'
+        body = ''
+        medians = {}
+        for model in MODELS:
+            rows = [runs[(model, s)] for s in seeds if (model, s) in runs]
+            if not rows:
+                continue
+            cells = []
+            for key, _ in exp.metrics:
+                vals = [r['metrics'][key] for r in rows if key in r['metrics']]
+                cells.append(_spread(vals, _scale(key)) if vals else 'n/a')
+                if vals:
+                    medians[(model, key)] = statistics.median(vals)
+            secs = statistics.median(r['metrics']['seconds'] for r in rows)
+            used = ', '.join(str(r['seed']) for r in rows)
+            body += (
+                f'| {model} | ' + ' | '.join(cells) + f' | {used} | '
+                f'{secs:.0f} |\n'
+            )
+        deltas = []
+        for key, _ in exp.metrics:
+            if ('baseline', key) in medians and ('pointrend', key) in medians:
+                d = medians[('pointrend', key)] - medians[('baseline', key)]
+                deltas.append(f'{d * _scale(key):+.1f}')
+            else:
+                deltas.append('n/a')
+        body += '| difference of medians | ' + ' | '.join(deltas) + ' | | |\n'
+        per_seed = ''
+        for (model, seed), r in sorted(runs.items()):
+            vals = ', '.join(
+                f'{t} {r["metrics"][k] * _scale(k):.2f}'
+                for k, t in exp.metrics
+                if k in r['metrics']
+            )
+            per_seed += f'{model} seed {seed}: {vals}; '
+        lines.append(head + body + f'\nPer seed: {per_seed.rstrip("; ")}.\n')
+    return '\n'.join(lines)
+
+
+def plot(results: list[dict], names: list[str], seeds: list[int], path):
+    """One panel per experiment: every seed's value and the median."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    names = [n for n in names if any(r['experiment'] == n for r in results)]
+    if not names:
+        return
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False
+    )
+    colors = {'baseline': '#7f7f7f', 'pointrend': '#d62728'}
+    for ax, name in zip(axes[0], names, strict=True):
+        exp = EXPERIMENTS[name]
+        for m, model in enumerate(MODELS):
+            for i, (key, _) in enumerate(exp.metrics):
+                vals = [
+                    r['metrics'][key] * _scale(key)
+                    for r in results
+                    if r['experiment'] == name
+                    and r['model'] == model
+                    and r['seed'] in seeds
+                    and key in r['metrics']
+                ]
+                if not vals:
+                    continue
+                x = i + (m - 0.5) * 0.3
+                ax.scatter(
+                    [x] * len(vals), vals, color=colors[model], s=18, zorder=3
+                )
+                ax.hlines(
+                    statistics.median(vals),
+                    x - 0.12,
+                    x + 0.12,
+                    color=colors[model],
+                    lw=2.5,
+                    label=model if i == 0 else None,
+                )
+        ax.set_xticks(range(len(exp.metrics)))
+        ax.set_xticklabels([t for _, t in exp.metrics])
+        ax.set_title(name)
+        ax.grid(axis='y', alpha=0.3)
+    axes[0][0].legend(loc='best', fontsize=8)
+    fig.suptitle('Baseline vs PointRend: each dot one seed, bar = median')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results, names, seeds, out, png, command) -> None:
+    """Write the generated part of the report between its markers."""
+    rel_png = osp.relpath(png, osp.dirname(osp.abspath(out)))
+    body = (
+        f'Machine: {machine()}. Seeds: {", ".join(map(str, seeds))}. '
+        f'Command: `{command}`. Each cell: median [min, max] over the '
+        'seeds; mIoU/mBIoU in %, AP x 100. Metrics on the validation split '
+        'after the last iteration.\n\n'
+        + summarize(results, names, seeds)
+        + f'\n![accuracy study]({rel_png})\n'
+    )
+    replace_block(out, 'accuracy-study', body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--experiments',
+        nargs='+',
+        choices=sorted(EXPERIMENTS),
+        default=list(EXPERIMENTS),
+    )
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument(
+        '--iters', type=int, help='one schedule length for every experiment'
+    )
+    parser.add_argument('--nproc', type=int, default=2)
+    parser.add_argument('--synthetic-root', default='data/synthetic')
+    parser.add_argument('--dsb-root', default='data/dsb2018')
+    parser.add_argument('--work-dir', default='work_dirs/accuracy_study')
+    parser.add_argument('--out', default='docs/accuracy.md')
+    parser.add_argument('--plot', default='docs/images/accuracy_study.png')
+    parser.add_argument(
+        '--fresh', action='store_true', help='re-run finished runs'
+    )
+    args = parser.parse_args()
+    if args.nproc < 1 or (args.iters is not None and args.iters < 1):
+        parser.error('--nproc and --iters must be >= 1')
+    work_root = osp.abspath(osp.join(ROOT, args.work_dir))
+    out = osp.abspath(osp.join(ROOT, args.out))
+    png = osp.abspath(osp.join(ROOT, args.plot))
+    roots = {
+        'synthetic': osp.abspath(osp.join(ROOT, args.synthetic_root)),
+        'dsb2018': osp.abspath(osp.join(ROOT, args.dsb_root)),
+    }
+    os.makedirs(work_root, exist_ok=True)
+    store = osp.join(work_root, 'results.json')
+    results = []
+    if osp.isfile(store) and not args.fresh:
+        with open(store) as f:
+            results = json.load(f)
+    command = 'python tools/analysis/accuracy_study.py ' + ' '.join(
+        sys.argv[1:]
+    )
+    for data in sorted({EXPERIMENTS[n].data for n in args.experiments}):
+        prepare_data(data, roots[data])
+
+    # seed-major order: an interrupted study still has complete pairs
+    plan = [
+        (seed, name, model)
+        for seed in args.seeds
+        for name in args.experiments
+        for model in MODELS
+    ]
+    for i, (seed, name, model) in enumerate(plan, 1):
+        exp = EXPERIMENTS[name]
+        iters = args.iters or exp.iters
+        key = dict(experiment=name, model=model, seed=seed, iters=iters)
+        if any(all(r[k] == v for k, v in key.items()) for r in results):
+            print(f'[{i}/{len(plan)}] {name} {model} seed {seed}: done')
+            continue
+        print(
+            f'[{i}/{len(plan)}] {name} {model} seed {seed}, {iters} iters',
+            flush=True,
+        )
+        work_dir = osp.join(work_root, name, f'{model}_seed{seed}_{iters}')
+        metrics = train_once(
+            exp, model, seed, iters, roots[exp.data], work_dir, args.nproc
+        )
+        print(f'    {metrics}', flush=True)
+        results = [
+            r for r in results if not all(r[k] == v for k, v in key.items())
+        ] + [key | {'metrics': metrics}]
+        tmp = store + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(results, f, indent=1)
+        os.replace(tmp, store)
+        current = [
+            r
+            for r in results
+            if r['iters'] == (args.iters or EXPERIMENTS[r['experiment']].iters)
+        ]
+        write_report(current, args.experiments, args.seeds, out, png, command)
+        plot(current, args.experiments, args.seeds, png)
+    current = [
+        r
+        for r in results
+        if r['iters'] == (args.iters or EXPERIMENTS[r['experiment']].iters)
+    ]
+    write_report(current, args.experiments, args.seeds, out, png, command)
+    plot(current, args.experiments, args.seeds, png)
+    print(f'wrote {out} and {png}')
+
+
+if __name__ == '__main__':
+    main()
