@@ -315,11 +315,12 @@ def plot(results: list[dict], names: list[str], seeds: list[int], path):
     plt.close(fig)
 
 
-def write_report(results, names, seeds, out, png, command) -> None:
+def write_report(results, names, seeds, out, png, command, nproc) -> None:
     """Write the generated part of the report between its markers."""
     rel_png = osp.relpath(png, osp.dirname(osp.abspath(out)))
     body = (
-        f'Machine: {machine()}. Seeds: {", ".join(map(str, seeds))}. '
+        f'Machine: {machine()}; {nproc} training process(es) x the batch '
+        f'of each config. Seeds: {", ".join(map(str, seeds))}. '
         f'Command: `{command}`. Each cell: median [min, max] over the '
         'seeds; mIoU/mBIoU in %, AP x 100. Metrics on the validation split '
         'after the last iteration.\n\n'
@@ -366,8 +367,8 @@ def main() -> None:
     if osp.isfile(store) and not args.fresh:
         with open(store) as f:
             results = json.load(f)
-    command = 'python tools/analysis/accuracy_study.py ' + ' '.join(
-        sys.argv[1:]
+    command = ' '.join(
+        ['python tools/analysis/accuracy_study.py', *sys.argv[1:]]
     )
     for data in sorted({EXPERIMENTS[n].data for n in args.experiments}):
         prepare_data(data, roots[data])
@@ -407,14 +408,24 @@ def main() -> None:
             for r in results
             if r['iters'] == (args.iters or EXPERIMENTS[r['experiment']].iters)
         ]
-        write_report(current, args.experiments, args.seeds, out, png, command)
+        write_report(
+            current,
+            args.experiments,
+            args.seeds,
+            out,
+            png,
+            command,
+            args.nproc,
+        )
         plot(current, args.experiments, args.seeds, png)
     current = [
         r
         for r in results
         if r['iters'] == (args.iters or EXPERIMENTS[r['experiment']].iters)
     ]
-    write_report(current, args.experiments, args.seeds, out, png, command)
+    write_report(
+        current, args.experiments, args.seeds, out, png, command, args.nproc
+    )
     plot(current, args.experiments, args.seeds, png)
     print(f'wrote {out} and {png}')
 
