@@ -65,7 +65,10 @@ def test_two_iteration_study(tmp_path):
         assert f'### {name}' in report
     assert report.count('| difference of medians |') == 4
     assert 'Machine:' in report and 'Seeds: 0' in report
-    assert report.count('(d = 0.5% diag.)') == 2  # both DSB2018 tables
+    # a narrow-band column in both DSB2018 tables, in no other table
+    assert '| mBIoU (d = 0.5% diag.) |' in report
+    assert '| Boundary AP (d = 0.5% diag.) |' in report
+    assert report.count('diag.) |') == 2
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # a second start reuses every finished run instead of training again
