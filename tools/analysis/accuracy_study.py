@@ -63,16 +63,33 @@ class Experiment:
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
-        """Reported (key, title) pairs, the narrow-band score included."""
-        if self.narrow_band is None:
-            return self.metrics
-        title = dict(self.metrics)[self.boundary_key]
-        return self.metrics + (
-            (
-                f'{self.boundary_key}@narrow',
-                f'{title} (d = {self.narrow_band:.1%} diag.)',
-            ),
-        )
+        """Reported (key, title) pairs, derived scores included."""
+        columns = self.metrics
+        if self.narrow_band is not None:
+            title = dict(self.metrics)[self.boundary_key]
+            columns += (
+                (
+                    f'{self.boundary_key}@narrow',
+                    f'{title} (d = {self.narrow_band:.1%} diag.)',
+                ),
+            )
+        if self.task == 'instance':
+            columns += ((MASK_MINUS_BOX, 'mask AP - box AP'),)
+        return columns
+
+
+#: Mask AP minus box AP of the same run: the mask branch's quality with the
+#: detector's run-to-run variation (which moves both) taken out.
+MASK_MINUS_BOX = 'coco/segm_minus_bbox'
+
+
+def metric_value(metrics: dict, key: str) -> float | None:
+    """A stored metric or the derived ``MASK_MINUS_BOX``; None if absent."""
+    if key == MASK_MINUS_BOX:
+        if 'coco/segm_mAP' in metrics and 'coco/bbox_mAP' in metrics:
+            return metrics['coco/segm_mAP'] - metrics['coco/bbox_mAP']
+        return None
+    return metrics.get(key)
 
 
 SEMANTIC_METRICS = (('mIoU', 'mIoU'), ('mBIoU', 'mBIoU'))
@@ -295,7 +312,11 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
                 continue
             cells = []
             for key, _ in exp.columns:
-                vals = [r['metrics'][key] for r in rows if key in r['metrics']]
+                vals = [
+                    v
+                    for r in rows
+                    if (v := metric_value(r['metrics'], key)) is not None
+                ]
                 cells.append(_spread(vals, _scale(key)) if vals else 'n/a')
                 if vals:
                     medians[(model, key)] = statistics.median(vals)
@@ -316,9 +337,9 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
         per_seed = ''
         for (model, seed), r in sorted(runs.items()):
             vals = ', '.join(
-                f'{t} {r["metrics"][k] * _scale(k):.2f}'
+                f'{t} {v * _scale(k):.2f}'
                 for k, t in exp.columns
-                if k in r['metrics']
+                if (v := metric_value(r['metrics'], k)) is not None
             )
             per_seed += f'{model} seed {seed}: {vals}; '
         lines.append(head + body + f'\nPer seed: {per_seed.rstrip("; ")}.\n')
@@ -340,9 +361,12 @@ def plot(results: list[dict], names: list[str], seeds: list[int], path):
     )
     colors = {'baseline': '#7f7f7f', 'pointrend': '#d62728'}
     for ax, name in zip(axes[0], names, strict=True):
-        exp = EXPERIMENTS[name]
+        # the scores themselves; the derived difference has its own scale
+        columns = [
+            c for c in EXPERIMENTS[name].columns if c[0] != MASK_MINUS_BOX
+        ]
         for m, model in enumerate(MODELS):
-            for i, (key, _) in enumerate(exp.columns):
+            for i, (key, _) in enumerate(columns):
                 vals = [
                     r['metrics'][key] * _scale(key)
                     for r in results
@@ -365,8 +389,10 @@ def plot(results: list[dict], names: list[str], seeds: list[int], path):
                     lw=2.5,
                     label=model if i == 0 else None,
                 )
-        ax.set_xticks(range(len(exp.columns)))
-        ax.set_xticklabels([t for _, t in exp.columns])
+        ax.set_xticks(range(len(columns)))
+        ax.set_xticklabels(
+            [t.replace(' (', '\n(') for _, t in columns], fontsize=8
+        )
         ax.set_title(name)
         ax.grid(axis='y', alpha=0.3)
     axes[0][0].legend(loc='best', fontsize=8)
