@@ -158,4 +158,6 @@ def finish_distributed() -> None:
     after a run that finished, which torchrun reports as a failure.
     """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # no rank tears down while another still talks to it
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
