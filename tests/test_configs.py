@@ -40,9 +40,12 @@ def _detector_steps(cfg, model):
         batch_size=2,
         image_shapes=[(3, 96, 128), (3, 128, 96)],
         num_items=[3, 0],  # the second image has no instances
-        num_classes=num_classes,
+        # mmdet's generator draws labels with randint(1, K): K >= 2
+        num_classes=max(num_classes, 2),
         with_mask=True,
     )
+    for sample in packed['data_samples']:
+        sample.gt_instances.labels %= num_classes
     data = model.data_preprocessor(packed, True)
     model.train()
     losses = model.loss(data['inputs'], data['data_samples'])

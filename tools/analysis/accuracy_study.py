@@ -226,10 +226,11 @@ def narrow_band_metrics(
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     out = osp.join(work_dir, 'narrow_band')
+    # every split: the runner reads dataset metadata beyond the test split
     options = [
-        f'test_dataloader.dataset.data_root={data_root}',
-        f'test_evaluator.dilation_ratio={exp.narrow_band}',
-    ]
+        f'{split}_dataloader.dataset.data_root={data_root}'
+        for split in ('train', 'val', 'test')
+    ] + [f'test_evaluator.dilation_ratio={exp.narrow_band}']
     if exp.task == 'instance':
         ann = osp.join(data_root, 'annotations', 'instances_val.json')
         options.append(f'test_evaluator.ann_file={ann}')
