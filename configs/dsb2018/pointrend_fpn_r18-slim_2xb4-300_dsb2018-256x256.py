@@ -36,14 +36,8 @@ val_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
 test_dataloader = val_dataloader
 max_iters = 300
 param_scheduler = [
-    dict(type='LinearLR', by_epoch=False, start_factor=0.1, begin=0, end=30),
-    dict(
-        type='PolyLR',
-        eta_min=1e-5,
-        power=0.9,
-        begin=30,
-        end=max_iters,
-        by_epoch=False),
+    dict(_base_.param_scheduler[0], end=30),
+    dict(_base_.param_scheduler[1], begin=30, end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(

@@ -50,14 +50,8 @@ val_evaluator = dict(ann_file=data_root + '/annotations/instances_val.json')
 test_evaluator = val_evaluator
 max_iters = 300
 param_scheduler = [
-    dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=0, end=30),
-    dict(
-        type='MultiStepLR',
-        by_epoch=False,
-        begin=0,
-        end=max_iters,
-        milestones=[225],
-        gamma=0.1),
+    dict(_base_.param_scheduler[0], end=30),
+    dict(_base_.param_scheduler[1], end=max_iters, milestones=[225]),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
