@@ -1,10 +1,12 @@
 """mmpointrend: PointRend components for mmsegmentation and mmdetection."""
 
-from .utils.compat import register_checkpoint_loader
+from .utils.checkpoint import register_checkpoint_loaders
 from .version import __version__
 
-# torch >= 2.6 loads weights-only by default, which MMEngine 0.10.7 does not
-# expect; route MMEngine's local checkpoint loading through our loader.
-register_checkpoint_loader()
+# MMEngine 0.10.7 loads local files with torch.load's default (weights-only
+# since torch 2.6, which rejects MMEngine's own checkpoints) and URLs with a
+# full unpickle. Route both through the safe loader: MMEngine checkpoints
+# load, and no file runs code without the user's explicit opt-in.
+register_checkpoint_loaders()
 
 __all__ = ['__version__']

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import os.path as osp
+from collections.abc import Callable
 
 import torch
 from mmengine.config import Config, DictAction
 
+from mmpointrend.utils.ckpt_io import add_trust_argument
 from mmpointrend.utils.compat import init_cpu_distributed
 
 
@@ -43,7 +46,31 @@ def load_config(
             'work_dirs', osp.splitext(osp.basename(config))[0]
         )
     prepare_launcher(cfg, launcher)
+    add_default_hooks(cfg)
     return cfg
+
+
+#: Hooks every run of the tools gets (unless the config lists its own).
+DEFAULT_CUSTOM_HOOKS = (
+    dict(type='mmpointrend.CheckpointFitHook'),
+    dict(type='mmpointrend.RandomStateHook'),
+)
+
+
+def add_default_hooks(cfg: Config) -> None:
+    """Add the checkpoint-fit check and exact-resume hooks to a config.
+
+    A hook the config already lists (with its own settings) is kept as is.
+
+    Args:
+        cfg (Config): The runner config, modified in place.
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    names = {str(h.get('type', '')).split('.')[-1] for h in hooks}
+    for hook in DEFAULT_CUSTOM_HOOKS:
+        if hook['type'].split('.')[-1] not in names:
+            hooks.append(dict(hook))
+    cfg.custom_hooks = hooks
 
 
 def prepare_launcher(cfg: Config, launcher: str) -> None:
@@ -111,6 +138,7 @@ def add_common_args(parser) -> None:
         default='none',
         help='job launcher (tools/dist_*.sh pass pytorch)',
     )
+    add_trust_argument(parser)
     # torchrun sets LOCAL_RANK in the environment; accept both spellings
     # that older launchers pass on the command line.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -161,3 +189,103 @@ def finish_distributed() -> None:
         # no rank tears down while another still talks to it
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+def die_with_parent() -> None:
+    """Make this worker exit when its launcher (torchrun) dies.
+
+    torchrun starts workers in their own sessions, so ``kill -9`` of the
+    launcher's process group would leave them training. On Linux the kernel
+    sends the worker SIGKILL when its parent exits (``PR_SET_PDEATHSIG``).
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith('linux'):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def run_cli(main: Callable[[], None]) -> None:
+    """Run a tool's ``main``, turning known user errors into one-line exits.
+
+    Unsafe, corrupt or misfitting checkpoints, a malformed trust variable
+    and unregistered type names end the tool with ``error: ...`` and exit
+    status 2 instead of a traceback.
+
+    Args:
+        main (Callable[[], None]): The tool's entry point.
+    """
+    import sys
+
+    from mmpointrend.engine import CheckpointMismatchError
+    from mmpointrend.utils.checkpoint import (
+        CorruptCheckpointError,
+        UnsafeCheckpointError,
+        trust_requested,
+    )
+
+    try:
+        trust_requested()  # a malformed MMPOINTREND_TRUST_CHECKPOINTS
+        main()
+    except (
+        UnsafeCheckpointError,
+        CorruptCheckpointError,
+        CheckpointMismatchError,
+        FileNotFoundError,
+        IsADirectoryError,
+    ) as exc:
+        sys.exit(f'error: {exc}')
+    except ValueError as exc:
+        if 'MMPOINTREND_TRUST_CHECKPOINTS' in str(exc):
+            sys.exit(f'error: {exc}')
+        raise
+    except KeyError as exc:
+        hint = scope_hint(exc)
+        if hint is None:
+            raise
+        sys.exit(f'error: {exc.args[0]}\n{hint}')
+
+
+def scope_hint(exc: KeyError) -> str | None:
+    """Suggest ``mmpointrend.Name`` when a registry lookup failed.
+
+    Args:
+        exc (KeyError): MMEngine's "X is not in the ... registry" error.
+
+    Returns:
+        str | None: The hint, or None when the name is not one of ours.
+    """
+    import re
+
+    import mmpointrend.engine  # noqa: F401  (fill the registries)
+    import mmpointrend.evaluation  # noqa: F401
+    import mmpointrend.models  # noqa: F401
+    from mmpointrend.registry import (
+        HOOKS,
+        METRICS,
+        MODELS,
+        OPTIM_WRAPPERS,
+        TASK_UTILS,
+    )
+
+    match = re.search(
+        r'(\w+) is not in the', str(exc.args[0] if exc.args else '')
+    )
+    if match is None:
+        return None
+    name = match.group(1)
+    for registry in (MODELS, TASK_UTILS, METRICS, HOOKS, OPTIM_WRAPPERS):
+        if name in registry.module_dict:
+            return (
+                f'hint: {name} is an mmpointrend component; write '
+                f"type='mmpointrend.{name}' in the config (inside mmseg or "
+                'mmdet scoped dicts an unqualified name is looked up there)'
+            )
+    return None

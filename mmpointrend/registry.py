@@ -5,8 +5,10 @@ asks for ``mmpointrend.X``, so configs need no ``custom_imports`` and scripts
 no ``register_all_modules``.
 """
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import Registry
 
@@ -21,4 +23,13 @@ METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, locations=['mmpointrend.evaluation']
 )
 
-__all__ = ['METRICS', 'MODELS', 'TASK_UTILS']
+HOOKS = Registry(
+    'hook', parent=MMENGINE_HOOKS, locations=['mmpointrend.engine']
+)
+OPTIM_WRAPPERS = Registry(
+    'optim_wrapper',
+    parent=MMENGINE_OPTIM_WRAPPERS,
+    locations=['mmpointrend.engine'],
+)
+
+__all__ = ['HOOKS', 'METRICS', 'MODELS', 'OPTIM_WRAPPERS', 'TASK_UTILS']

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.runner import load_checkpoint
 from torch import Tensor
 
+from .engine.checkpoint_fit import load_checked_checkpoint
 from .models.utils import cell_centers
 from .testing import build_model_from_config
 
@@ -43,7 +43,7 @@ def load_model(
     """
     model, cfg = build_model_from_config(config, cfg_options)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_checked_checkpoint(model, checkpoint, map_location='cpu')
     else:
         model.init_weights()
     return model.to(device).eval(), cfg

@@ -45,15 +45,32 @@ def _stream(cmd: list[str], env: dict) -> None:
         )
 
 
+def _positive_int(text: str) -> int:
+    """Argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive integer, got {text!r}'
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'must be a positive integer (>= 1), got {value}'
+        )
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=sorted(CONFIGS), default='semantic')
     parser.add_argument('--data-root', default='data/synthetic')
     parser.add_argument('--work-dir', help='defaults to work_dirs/demo_<task>')
-    parser.add_argument('--nproc', type=int, default=2)
+    parser.add_argument(
+        '--nproc', type=_positive_int, default=2, help='training processes'
+    )
     parser.add_argument(
         '--iters',
-        type=int,
+        type=_positive_int,
         help='override the schedule length (semantic 600, instance 400)',
     )
     args = parser.parse_args()
@@ -88,7 +105,7 @@ def main() -> None:
             f'val_evaluator.ann_file={ann}',
             f'test_evaluator.ann_file={ann}',
         ]
-    if args.iters:
+    if args.iters is not None:
         options += schedule_options(args.iters, poly=args.task == 'semantic')
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
     print(f'[2/3] training {config} on {args.nproc} processes')

@@ -14,9 +14,12 @@ from mmengine.runner import Runner
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
 from mmpointrend.apis import (
     add_common_args,
+    die_with_parent,
     finish_distributed,
     load_config,
+    run_cli,
 )
+from mmpointrend.utils.checkpoint import TRUST_ENV
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,13 +36,20 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.trust_checkpoint:
+        os.environ[TRUST_ENV] = '1'
+    if args.launcher == 'pytorch':
+        die_with_parent()
     return args
 
 
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
+        raise FileNotFoundError(
+            f'checkpoint {args.checkpoint} not found; give the path of a '
+            '.pth file'
+        )
     cfg = load_config(
         args.config, args.work_dir, args.cfg_options, args.launcher
     )
@@ -63,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -15,9 +15,12 @@ from mmengine.runner import Runner
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
 from mmpointrend.apis import (
     add_common_args,
+    die_with_parent,
     finish_distributed,
     load_config,
+    run_cli,
 )
+from mmpointrend.utils.checkpoint import TRUST_ENV
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,16 +34,19 @@ def parse_args() -> argparse.Namespace:
         'dir when no path is given',
     )
     parser.add_argument(
-        '--amp', action='store_true', help='mixed-precision training'
+        '--amp',
+        action='store_true',
+        help="mixed-precision training: MMEngine's AmpOptimWrapper (fp16 "
+        'with loss scaling) on GPUs, mmpointrend.CPUAutocastOptimWrapper '
+        '(bf16 autocast) on CPUs',
     )
     add_common_args(parser)
     args = parser.parse_args()
-    if args.amp and not torch.cuda.is_available():
-        parser.error(
-            "--amp needs a CUDA GPU (MMEngine's AmpOptimWrapper); drop --amp "
-            'to train in fp32 on this machine'
-        )
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.trust_checkpoint:
+        os.environ[TRUST_ENV] = '1'
+    if args.launcher == 'pytorch':
+        die_with_parent()
     return args
 
 
@@ -51,11 +57,14 @@ def main() -> None:
     )
     if args.amp:
         wrapper = cfg.optim_wrapper
-        if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            print('AMP is already enabled in the config')
-        else:
+        kind = wrapper.get('type', 'OptimWrapper')
+        if kind not in ('OptimWrapper', 'mmengine.OptimWrapper'):
+            print(f'--amp: keeping the config optim_wrapper type {kind}')
+        elif torch.cuda.is_available():
             wrapper.type = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
+        else:
+            wrapper.type = 'mmpointrend.CPUAutocastOptimWrapper'
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -68,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -1,13 +1,25 @@
-"""Utilities: typing aliases and compatibility helpers."""
+"""Utilities: safe checkpoint loading, typing aliases, compatibility."""
 
-from .compat import (
-    init_cpu_distributed,
-    load_local_checkpoint,
-    register_checkpoint_loader,
+from .checkpoint import (
+    TRUST_ENV,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    load_weights_pickle,
+    register_checkpoint_loaders,
+    trust_requested,
+    trusted_checkpoints,
 )
+from .compat import init_cpu_distributed
 
 __all__ = [
+    'TRUST_ENV',
+    'CorruptCheckpointError',
+    'UnsafeCheckpointError',
     'init_cpu_distributed',
-    'load_local_checkpoint',
-    'register_checkpoint_loader',
+    'load_checkpoint_file',
+    'load_weights_pickle',
+    'register_checkpoint_loaders',
+    'trust_requested',
+    'trusted_checkpoints',
 ]

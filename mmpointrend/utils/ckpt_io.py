@@ -1,58 +1,210 @@
-"""Safe writing of converted checkpoints, shared by the converter tools."""
+"""Command line and safe writing shared by the checkpoint converters."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import os.path as osp
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
+from .checkpoint import (
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    load_weights_pickle,
+    trusted_checkpoints,
+)
 
-def save_converted(state_dict: dict, dst: str, src: str, force: bool) -> None:
+#: ``meta`` keys of a source checkpoint that describe the classes; carried
+#: over so that mmseg's ``init_model`` / mmdet's ``init_detector`` know them.
+_META_KEYS = ('dataset_meta', 'CLASSES', 'PALETTE', 'classes', 'palette')
+
+
+def check_output_path(dst: str, src: str, force: bool) -> None:
+    """Refuse an output path before any work is done.
+
+    Args:
+        dst (str): Output path.
+        src (str): Input path.
+        force (bool): Overwrite an existing file.
+
+    Raises:
+        ValueError: ``dst`` is ``src`` or a directory.
+        FileExistsError: ``dst`` exists and ``force`` is False.
+    """
+    if osp.abspath(src) == osp.abspath(dst):
+        raise ValueError(
+            'src and dst are the same file; choose another output'
+        )
+    if osp.isdir(dst):
+        raise ValueError(
+            f'{dst} is a directory; give a file name for the output, e.g. '
+            f'{osp.join(dst, "converted.pth")}'
+        )
+    if osp.exists(dst) and not force:
+        raise FileExistsError(f'{dst} exists; pass --force to overwrite it')
+
+
+def save_converted(
+    state_dict: dict,
+    dst: str,
+    src: str,
+    force: bool,
+    meta: dict | None = None,
+) -> None:
     """Write ``{'state_dict', 'meta'}`` to ``dst`` atomically.
+
+    The file is written to a temporary name in the same folder and renamed,
+    so an interrupted run never leaves a partial ``dst`` (nor a stray
+    temporary file).
 
     Args:
         state_dict (dict): Converted weights.
         dst (str): Output path.
         src (str): The input path, recorded in ``meta``.
         force (bool): Overwrite an existing ``dst``.
+        meta (dict, optional): Class metadata to keep (see ``_META_KEYS``).
     """
-    if osp.abspath(src) == osp.abspath(dst):
+    check_output_path(dst, src, force)
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    out_meta = {k: v for k, v in (meta or {}).items() if k in _META_KEYS}
+    out_meta['converted_from'] = osp.basename(src)
+    fd, tmp = tempfile.mkstemp(prefix='.converting-', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(dict(state_dict=state_dict, meta=out_meta), f)
+        os.replace(tmp, dst)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _read_state_dict(ckpt: Any, src: str) -> tuple[dict, dict]:
+    """The state dict and meta of a loaded ``.pth`` checkpoint.
+
+    Args:
+        ckpt (Any): What the file held.
+        src (str): Its path, for messages.
+
+    Returns:
+        tuple[dict, dict]: State dict and meta (may be empty).
+    """
+    if not isinstance(ckpt, dict):
         raise ValueError(
-            'src and dst are the same file; choose another output'
+            f'{src} holds a {type(ckpt).__name__}, not a checkpoint dict '
+            "(a state dict, or a dict with 'state_dict')"
         )
-    if osp.exists(dst) and not force:
-        raise FileExistsError(f'{dst} exists; pass --force to overwrite it')
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = dst + '.tmp'
-    torch.save(dict(state_dict=state_dict, meta=dict(converted_from=src)), tmp)
-    os.replace(tmp, dst)  # never leave a half-written output behind
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"{src}: 'state_dict' is a {type(state).__name__}, not a dict"
+        )
+    return state, meta
 
 
-def convert_checkpoint_cli(description: str, convert, argv=None) -> None:
-    """Command line of the ``.pth`` -> ``.pth`` key-renaming converters.
+def _read_detectron2(data: Any, src: str) -> tuple[dict, dict]:
+    """The ``model`` weights of a detectron2 pickle.
+
+    Args:
+        data (Any): What the pickle held.
+        src (str): Its path, for messages.
+
+    Returns:
+        tuple[dict, dict]: ``name -> array`` and an empty meta.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(
+            f'{src} holds a {type(data).__name__}, not a detectron2 '
+            "checkpoint (a dict with 'model')"
+        )
+    weights = data.get('model', data)
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(
+            f'{src} has no weights: expected a dict whose "model" entry maps '
+            'parameter names to arrays (a detectron2 model-zoo .pkl)'
+        )
+    return weights, {}
+
+
+def convert_checkpoint_cli(
+    description: str,
+    convert: Callable[[dict], tuple[dict, Sequence]],
+    argv: Sequence[str] | None = None,
+    detectron2: bool = False,
+) -> None:
+    """Command line of the converters: ``SRC DST [--force]``.
 
     Args:
         description (str): ``--help`` text.
-        convert (Callable): ``state_dict -> (state_dict, renamed pairs)``.
-        argv (list[str], optional): Arguments (defaults to ``sys.argv``).
+        convert (Callable): ``weights -> (state_dict, renamed or skipped)``.
+        argv (Sequence[str], optional): Arguments (defaults to
+            ``sys.argv``).
+        detectron2 (bool): SRC is a detectron2 ``.pkl`` (read with the
+            restricted unpickler) instead of a ``.pth``.
     """
-    import argparse
-    import sys
-
-    from .compat import load_local_checkpoint
-
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('src', help='input checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint')
+    parser.add_argument(
+        'src', help='input checkpoint (.pkl)' if detectron2 else '(.pth)'
+    )
+    parser.add_argument('dst', help='output checkpoint (.pth)')
     parser.add_argument('--force', action='store_true', help='overwrite dst')
+    if not detectron2:
+        add_trust_argument(parser)
     args = parser.parse_args(argv)
-    ckpt = load_local_checkpoint(args.src, map_location='cpu')
     try:
-        converted, renamed = convert(ckpt.get('state_dict', ckpt))
-        for old, new in renamed:
-            print(f'{old:45s} -> {new}')
-        save_converted(converted, args.dst, args.src, args.force)
-    except (ValueError, FileExistsError) as exc:
+        check_output_path(args.dst, args.src, args.force)
+        if detectron2:
+            weights, meta = _read_detectron2(
+                load_weights_pickle(args.src), args.src
+            )
+        else:
+            trust = (
+                trusted_checkpoints
+                if args.trust_checkpoint
+                else (contextlib.nullcontext)
+            )
+            with trust():
+                ckpt = load_checkpoint_file(args.src, map_location='cpu')
+            weights, meta = _read_state_dict(ckpt, args.src)
+        converted, renamed = convert(weights)
+        if not converted:
+            raise ValueError(f'{args.src}: nothing to convert')
+        for item in renamed:
+            print(
+                f'{item[0]:45s} -> {item[1]}'
+                if isinstance(item, tuple)
+                else f'skipped {item}'
+            )
+        save_converted(converted, args.dst, args.src, args.force, meta)
+    except (
+        ValueError,
+        KeyError,
+        OSError,
+        CorruptCheckpointError,
+        UnsafeCheckpointError,
+    ) as exc:
         sys.exit(f'error: {exc}')
     print(f'{len(renamed)} keys renamed, {len(converted)} saved to {args.dst}')
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trust-checkpoint`` (opt in to a full unpickle) to a parser.
+
+    Args:
+        parser (argparse.ArgumentParser): Parser to extend.
+    """
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load checkpoints that hold arbitrary Python objects with a full '
+        'unpickle (runs code from the file): only for files you trust',
+    )

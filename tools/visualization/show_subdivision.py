@@ -21,6 +21,9 @@ import numpy as np
 from mmengine.config import DictAction
 
 from mmpointrend import visualization as vis
+from mmpointrend.apis import run_cli
+from mmpointrend.utils.checkpoint import TRUST_ENV
+from mmpointrend.utils.ckpt_io import add_trust_argument
 
 
 def main() -> None:
@@ -43,7 +46,10 @@ def main() -> None:
         metavar=('CONFIG', 'CHECKPOINT'),
         help='a second model (e.g. the baseline) to show side by side',
     )
+    add_trust_argument(parser)
     args = parser.parse_args()
+    if args.trust_checkpoint:
+        os.environ[TRUST_ENV] = '1'
     model, cfg = vis.load_model(
         args.config, args.checkpoint, args.device, args.cfg_options
     )
@@ -72,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -19,13 +19,17 @@ from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 from ..heads.point_mlp import PointMLP
 from ..utils.point_sample import point_sample
 from ..utils.point_selection import semantic_uncertainty
-from ..utils.subdivision import StepObserver, render_by_subdivision
+from ..utils.subdivision import (
+    StepObserver,
+    SubdivisionSettings,
+    render_by_subdivision,
+)
 
 #: Inference defaults when the segmentor's ``test_cfg`` leaves them out:
 #: two x2 steps from a stride-4 coarse map reach the input resolution, and
 #: 8192 = 64 x 128 is the cell count of a stride-16 map of a 1024x2048 image.
-DEFAULT_SUBDIVISION = dict(
-    subdivision_steps=2, subdivision_num_points=64 * 128, scale_factor=2
+SEMANTIC_SUBDIVISION = SubdivisionSettings(
+    steps=2, num_points=64 * 128, scale_factor=2
 )
 
 
@@ -178,7 +182,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             prev_output (Tensor): (B, K, h, w) coarse logits.
             test_cfg (dict, optional): ``subdivision_steps``,
                 ``subdivision_num_points`` and ``scale_factor``; missing keys
-                take :data:`DEFAULT_SUBDIVISION`.
+                take :data:`SEMANTIC_SUBDIVISION`.
             on_step (StepObserver, optional): Observer of every step (see
                 :func:`render_by_subdivision`).
 
@@ -186,17 +190,15 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             Tensor: (B, K, h * s**steps, w * s**steps) refined logits.
         """
         self._check_prev_output(prev_output)
-        cfg = dict(DEFAULT_SUBDIVISION)
-        if test_cfg is not None:
-            cfg.update({k: test_cfg[k] for k in cfg if k in test_cfg})
+        cfg = SubdivisionSettings.from_cfg(test_cfg, SEMANTIC_SUBDIVISION)
         feats = self._transform_inputs(inputs)
         return render_by_subdivision(
             prev_output,
             lambda points: self._predict_points(feats, prev_output, points),
             semantic_uncertainty,
-            num_steps=cfg['subdivision_steps'],
-            num_points=cfg['subdivision_num_points'],
-            scale_factor=cfg['scale_factor'],
+            num_steps=cfg.steps,
+            num_points=cfg.num_points,
+            scale_factor=cfg.scale_factor,
             on_step=on_step,
         )
 
@@ -301,11 +303,18 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             if isinstance(self.loss_decode, torch.nn.ModuleList)
             else [self.loss_decode]
         )
+        # A batch whose points all carry the ignore label has nothing to learn
+        # from; some losses (mmseg's sigmoid cross-entropy) assert on it, so
+        # give a zero that keeps the graph connected instead.
+        all_ignored = not bool((labels != self.ignore_index).any())
         for module in loss_modules:
             key = f'{module.loss_name}_point'
-            value = module(
-                point_logits, labels, ignore_index=self.ignore_index
-            )
+            if all_ignored:
+                value = point_logits.sum() * 0.0
+            else:
+                value = module(
+                    point_logits, labels, ignore_index=self.ignore_index
+                )
             losses[key] = losses[key] + value if key in losses else value
         if self.out_channels == 1:
             valid = labels != self.ignore_index

@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmpointrend.utils.typing_utils import OptMultiConfig
+from mmpointrend.utils.validation import check_positive_ints
 
 
 class PointMLP(BaseModule):
@@ -51,6 +52,17 @@ class PointMLP(BaseModule):
         use_gemm: bool = True,
         init_cfg: OptMultiConfig = None,
     ) -> None:
+        check_positive_ints(
+            'point head',
+            in_channels=fine_channels,
+            coarse_channels=coarse_channels,
+            out_channels=out_channels,
+            fc_channels=fc_channels,
+        )
+        if not isinstance(num_fcs, int) or num_fcs < 0:
+            raise ValueError(
+                f'point head: num_fcs must be >= 0, got {num_fcs}'
+            )
         super().__init__(init_cfg)
         self.use_gemm = use_gemm
         self.coarse_pred_each_layer = coarse_pred_each_layer
@@ -112,8 +124,13 @@ class PointMLP(BaseModule):
         # Work on a (B * P, C) matrix of points: one large GEMM per layer is
         # about 2x faster on CPU than a batched 1x1 Conv1d over (B, C, P)
         # for the same arithmetic.
-        x = fine.transpose(1, 2).reshape(batch * num_points, -1)
-        rows = coarse.to(fine.dtype).transpose(1, 2).reshape(x.shape[0], -1)
+        # Explicit widths (not -1): an empty batch must reshape too.
+        x = fine.transpose(1, 2).reshape(batch * num_points, fine.shape[1])
+        rows = (
+            coarse.to(fine.dtype)
+            .transpose(1, 2)
+            .reshape(batch * num_points, coarse.shape[1])
+        )
         coarse_rows: Tensor | None = rows
         for fc in self.fcs:
             x = torch.relu_(self._affine(fc, x, coarse_rows))
@@ -122,7 +139,7 @@ class PointMLP(BaseModule):
         x = self.dropout(x)
         if out_index is None:
             out = self._affine(self.predictor, x, coarse_rows)
-            return out.view(batch, num_points, -1).transpose(1, 2)
+            return out.view(batch, num_points, out.shape[1]).transpose(1, 2)
         # Only the requested output channel of each row: its predictor row.
         weight = self.predictor.weight[out_index.long(), :, 0]  # (B, C_in)
         width = x.shape[1]
@@ -130,9 +147,9 @@ class PointMLP(BaseModule):
             'bpc,bc->bp', x.view(batch, num_points, width), weight[:, :width]
         )
         if coarse_rows is not None:
-            out += torch.einsum(
+            out = out + torch.einsum(
                 'bpk,bk->bp',
-                coarse_rows.view(batch, num_points, -1),
+                coarse_rows.view(batch, num_points, coarse_rows.shape[1]),
                 weight[:, width:],
             )
         return (out + self.predictor.bias[out_index.long(), None])[:, None]
@@ -183,5 +200,10 @@ class PointMLP(BaseModule):
         width = x.shape[1]
         out = torch.addmm(layer.bias, x, weight[:, :width].t())
         if coarse is not None:
-            out.addmm_(coarse, weight[:, width:].t())
+            # In-place ops are outside autocast's casting rules: under
+            # fp16/bf16 autocast ``out`` is already low precision, so the
+            # operands must follow it (a no-op in fp32).
+            out.addmm_(
+                coarse.to(out.dtype), weight[:, width:].t().to(out.dtype)
+            )
         return out

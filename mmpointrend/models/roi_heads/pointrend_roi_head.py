@@ -30,15 +30,16 @@ from ..utils.point_sample import (
     sample_roi_points,
 )
 from ..utils.point_selection import neg_abs_logit
-from ..utils.subdivision import StepObserver, render_by_subdivision
+from ..utils.subdivision import (
+    StepObserver,
+    SubdivisionSettings,
+    render_by_subdivision,
+)
 
 #: Inference defaults (paper: 5 steps from 7x7 to 224x224, N = 28^2), with
 #: detectron2's start: the point head renders the 28x28 grid densely.
-DEFAULT_SUBDIVISION = dict(
-    subdivision_steps=5,
-    subdivision_num_points=28 * 28,
-    scale_factor=2,
-    render_init_grid=True,
+INSTANCE_SUBDIVISION = SubdivisionSettings(
+    steps=5, num_points=28 * 28, scale_factor=2, render_init_grid=True
 )
 
 
@@ -97,6 +98,11 @@ class PointRendMaskRoIHead(StandardRoIHead):
                 f'{list(fine_feat_index)}, fine_feat_strides='
                 f'{fine_feat_strides}'
             )
+        if any(not isinstance(i, int) or i < 0 for i in fine_feat_index):
+            raise ValueError(
+                'fine_feat_index lists feature levels (ints >= 0), got '
+                f'{list(fine_feat_index)}'
+            )
         self.fine_feat_index = list(fine_feat_index)
         self.fine_feat_strides = list(fine_feat_strides)
         self.train_on_pred_boxes = train_on_pred_boxes
@@ -120,6 +126,16 @@ class PointRendMaskRoIHead(StandardRoIHead):
                 f'bbox_head.num_classes={self.bbox_head.num_classes}; set '
                 'num_classes on bbox_head, mask_head and point_head alike'
             )
+        extractor_out = getattr(self.mask_roi_extractor, 'out_channels', None)
+        mask_in = getattr(self.mask_head, 'in_channels', None)
+        if None not in (extractor_out, mask_in) and extractor_out != mask_in:
+            raise ValueError(
+                f'mask_head.in_channels={mask_in} but the mask RoI extractor '
+                f'gives {extractor_out} channels; set mask_head.in_channels='
+                f'{extractor_out}'
+            )
+        # Validate the inference settings now, not at the first test batch.
+        SubdivisionSettings.from_cfg(self.test_cfg, INSTANCE_SUBDIVISION)
         mask_size = (self.train_cfg or {}).get('mask_size')
         coarse_size = getattr(self.mask_head, 'output_size', None)
         if mask_size is not None and coarse_size not in (None, mask_size):
@@ -131,6 +147,11 @@ class PointRendMaskRoIHead(StandardRoIHead):
 
     # -- shared pieces -----------------------------------------------------
     def _fine_feats(self, x: Sequence[Tensor]) -> list[Tensor]:
+        if max(self.fine_feat_index) >= len(x):
+            raise ValueError(
+                f'fine_feat_index={self.fine_feat_index} but the neck gives '
+                f'{len(x)} feature levels; use indices below {len(x)}'
+            )
         return [x[i] for i in self.fine_feat_index]
 
     def _point_logits(
@@ -330,11 +351,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
             tuple[Tensor, Tensor]: (R, K_coarse, S, S) coarse logits and
             (R, 1, M, M) refined logits of the predicted class.
         """
-        cfg = dict(DEFAULT_SUBDIVISION)
-        if self.test_cfg is not None:
-            cfg.update(
-                {k: self.test_cfg[k] for k in cfg if k in self.test_cfg}
-            )
+        cfg = SubdivisionSettings.from_cfg(self.test_cfg, INSTANCE_SUBDIVISION)
         coarse = self._mask_forward(x, rois)['mask_preds']
         rows = torch.arange(rois.shape[0], device=rois.device)
         # Refine only the channel of the predicted class: K times less
@@ -347,10 +364,10 @@ class PointRendMaskRoIHead(StandardRoIHead):
                 fine_feats, rois, coarse, pts, labels
             ),
             neg_abs_logit,
-            num_steps=cfg['subdivision_steps'],
-            num_points=cfg['subdivision_num_points'],
-            scale_factor=cfg['scale_factor'],
-            render_init_grid=cfg['render_init_grid'],
+            num_steps=cfg.steps,
+            num_points=cfg.num_points,
+            scale_factor=cfg.scale_factor,
+            render_init_grid=cfg.render_init_grid,
             on_step=on_step,
         )
         return coarse, refined
@@ -433,14 +450,24 @@ def paste_masks_into_image(
     if num == 0:
         results.masks = masks
         return
+    # A box with a NaN/inf coordinate or without any overlap with the image
+    # has an empty mask (pasting it would index outside the image).
+    inside = (
+        torch.isfinite(boxes).all(dim=1)
+        & (boxes[:, 2] > 0)
+        & (boxes[:, 3] > 0)
+        & (boxes[:, 0] < img_w)
+        & (boxes[:, 1] < img_h)
+    )
+    keep = inside.nonzero()[:, 0]
     if probs.device.type == 'cpu':
         # One box at a time touches only its own window of the image.
-        chunks = torch.arange(num).split(1)
+        chunks = keep.split(1)
     else:
         per_chunk = max(
             1, int(GPU_MEM_LIMIT // (img_h * img_w * BYTES_PER_FLOAT))
         )
-        chunks = torch.arange(num, device=probs.device).split(per_chunk)
+        chunks = keep.split(per_chunk)
     for inds in chunks:
         pasted, spatial = _do_paste_mask(
             probs[inds],

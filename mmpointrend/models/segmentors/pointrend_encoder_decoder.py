@@ -14,9 +14,10 @@ from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 
 from ..decode_heads.pointrend_sem_seg_head import (
-    DEFAULT_SUBDIVISION,
+    SEMANTIC_SUBDIVISION,
     PointRendSemSegHead,
 )
+from ..utils.subdivision import SubdivisionSettings
 
 #: mmseg keeps the training sampler's settings in the segmentor's train_cfg;
 #: here the sampler is a component of the point head.
@@ -99,9 +100,10 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         # mmseg reads test_cfg by attribute (test_cfg.mode).
         test_cfg = ConfigDict(test_cfg or {})
         test_cfg.setdefault('mode', 'whole')
-        for key, value in DEFAULT_SUBDIVISION.items():
-            test_cfg.setdefault(key, value)
-        _check_test_cfg(test_cfg)
+        settings = SubdivisionSettings.from_cfg(test_cfg, SEMANTIC_SUBDIVISION)
+        for field, key in SubdivisionSettings.CFG_KEYS[:3]:
+            test_cfg[key] = getattr(settings, field)
+        _check_inference_mode(test_cfg)
         super().__init__(
             num_stages=len(decode_head),
             backbone=backbone,
@@ -235,25 +237,27 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         return self.encode_decode(inputs, metas)
 
 
-def _check_test_cfg(test_cfg: dict) -> None:
-    """Validate the subdivision settings.
+def _check_inference_mode(test_cfg: dict) -> None:
+    """Validate ``mode`` and the slide-window keys at build time.
 
     Args:
-        test_cfg (dict): Segmentor test config with subdivision keys filled.
+        test_cfg (dict): Segmentor test config.
     """
-    steps = test_cfg['subdivision_steps']
-    num_points = test_cfg['subdivision_num_points']
-    scale = test_cfg['scale_factor']
-    if not isinstance(steps, int) or steps < 0:
+    mode = test_cfg['mode']
+    if mode not in ('whole', 'slide'):
         raise ValueError(
-            f'test_cfg.subdivision_steps must be an int >= 0, got {steps!r}'
+            f"test_cfg.mode must be 'whole' or 'slide', got {mode!r}"
         )
-    if not isinstance(num_points, int) or num_points <= 0:
-        raise ValueError(
-            'test_cfg.subdivision_num_points must be a positive int, got '
-            f'{num_points!r} (8192 = 64 x 128 suits 1024x2048 images)'
-        )
-    if not isinstance(scale, int) or scale < 2:
-        raise ValueError(
-            f'test_cfg.scale_factor must be an int >= 2, got {scale!r}'
-        )
+    if mode == 'slide':
+        for key in ('crop_size', 'stride'):
+            value = test_cfg.get(key)
+            if (
+                not isinstance(value, (tuple, list))
+                or len(value) != 2
+                or not all(isinstance(v, int) and v > 0 for v in value)
+            ):
+                raise ValueError(
+                    f"test_cfg.mode='slide' needs {key}=(h, w) of positive "
+                    f'ints, got {value!r}; e.g. crop_size=(512, 1024), '
+                    'stride=(341, 683)'
+                )

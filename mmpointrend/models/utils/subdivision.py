@@ -9,7 +9,9 @@ Shape shorthand: ``B`` images or RoIs, ``K`` channels, ``P`` points.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -24,6 +26,80 @@ MapUncertainty = Callable[[Tensor], Tensor]
 #: Observer of each rendering step: (refined (B, K, H, W) logits, flat
 #: indices (B, N) of the re-predicted cells, or None when every cell was).
 StepObserver = Callable[[Tensor, Optional[Tensor]], None]
+
+
+@dataclass(frozen=True)
+class SubdivisionSettings:
+    """Validated inference settings of the renderer, for both tasks.
+
+    Config files spell them as ``test_cfg`` keys (``subdivision_steps``,
+    ``subdivision_num_points``, ``scale_factor``, ``render_init_grid``);
+    :meth:`from_cfg` reads those over a task's defaults and checks them.
+
+    Args:
+        steps (int): Subdivision steps, ``>= 0``.
+        num_points (int): ``N``, points re-predicted per step, ``>= 1``.
+        scale_factor (int): Upsampling per step, an int ``>= 2``.
+        render_init_grid (bool): detectron2's instance start (see
+            :func:`plan_subdivision`).
+    """
+
+    steps: int
+    num_points: int
+    scale_factor: int = 2
+    render_init_grid: bool = False
+
+    #: ``test_cfg`` key of each field.
+    CFG_KEYS = (
+        ('steps', 'subdivision_steps'),
+        ('num_points', 'subdivision_num_points'),
+        ('scale_factor', 'scale_factor'),
+        ('render_init_grid', 'render_init_grid'),
+    )
+
+    def __post_init__(self) -> None:
+        def bad(key: str, need: str, value: Any) -> ValueError:
+            return ValueError(f'test_cfg.{key} must be {need}, got {value!r}')
+
+        def is_int(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not is_int(self.steps) or self.steps < 0:
+            raise bad('subdivision_steps', 'an int >= 0', self.steps)
+        if not is_int(self.num_points) or self.num_points < 1:
+            raise bad(
+                'subdivision_num_points',
+                'a positive int (e.g. 8192 = 64 x 128 for 1024x2048 images, '
+                '784 = 28 x 28 per instance)',
+                self.num_points,
+            )
+        if not is_int(self.scale_factor) or self.scale_factor < 2:
+            raise bad(
+                'scale_factor',
+                'an int >= 2 (each step upsamples by it)',
+                self.scale_factor,
+            )
+        if not isinstance(self.render_init_grid, bool):
+            raise bad(
+                'render_init_grid', 'True or False', self.render_init_grid
+            )
+
+    @classmethod
+    def from_cfg(
+        cls, cfg: Mapping | None, defaults: SubdivisionSettings
+    ) -> SubdivisionSettings:
+        """Settings from ``test_cfg`` keys, the rest from ``defaults``.
+
+        Args:
+            cfg (Mapping, optional): A ``test_cfg``; other keys are ignored.
+            defaults (SubdivisionSettings): The task's defaults.
+
+        Returns:
+            SubdivisionSettings: Validated settings.
+        """
+        cfg = cfg or {}
+        given = {field: cfg[key] for field, key in cls.CFG_KEYS if key in cfg}
+        return replace(defaults, **given)
 
 
 def plan_subdivision(

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import OptConfigType, OptMultiConfig
+from mmpointrend.utils.validation import check_positive_ints
 
 
 @MODELS.register_module()
@@ -52,6 +53,15 @@ class PointRendCoarseMaskHead(FCNMaskHead):
         loss_mask: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
+        check_positive_ints(
+            'PointRendCoarseMaskHead',
+            num_classes=num_classes,
+            in_channels=in_channels,
+            conv_out_channels=conv_out_channels,
+            fc_out_channels=fc_out_channels,
+            roi_feat_size=roi_feat_size,
+            downsample_factor=downsample_factor,
+        )
         if roi_feat_size % downsample_factor:
             raise ValueError(
                 f'roi_feat_size={roi_feat_size} is not divisible by '
