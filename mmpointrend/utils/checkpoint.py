@@ -13,8 +13,9 @@ checkpoints, and it reads them safely by default:
   unpickler that builds numpy arrays and builtin containers only.
 * Any other object is refused with :class:`UnsafeCheckpointError`, which
   names the offending global and the opt-in for a trusted file:
-  ``--trust-checkpoint`` on the tools, or ``MMPOINTREND_TRUST_CHECKPOINTS=1``. The variable is parsed
-  strictly: a value that is neither yes nor no is an error, never "off".
+  ``--trust-checkpoint`` on the tools, or ``MMPOINTREND_TRUST_CHECKPOINTS=1``.
+  The variable is parsed strictly: a value that is neither yes nor no is an
+  error, never "off".
 
 Importing :mod:`mmpointrend` registers :func:`load_checkpoint_file` as
 MMEngine's loader for local paths and http(s) URLs. Before the import, torch
