@@ -140,6 +140,9 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         # mmseg's postprocess_result reads ``self.decode_head.threshold``
         # (binary mode); here decode_head is a ModuleList, so mirror it.
         self.decode_head.threshold = point.threshold
+        # mmseg's init_model reads ``decode_head.num_classes`` for checkpoints
+        # without class names.
+        self.decode_head.num_classes = point.num_classes
         self._check_fine_channels()
 
     def _check_fine_channels(self) -> None:
