@@ -18,6 +18,7 @@ def load_config(
     work_dir: str | None,
     cfg_options: dict | None,
     launcher: str,
+    min_fit: float | None = None,
 ) -> Config:
     """Read a config and apply the standard command-line overrides.
 
@@ -27,6 +28,8 @@ def load_config(
             ``work_dirs/<config name>``.
         cfg_options (dict, optional): ``--cfg-options`` overrides.
         launcher (str): ``none``, ``pytorch``, ``slurm`` or ``mpi``.
+        min_fit (float, optional): Least share of the model a loaded
+            checkpoint must cover (see ``mmpointrend.CheckpointFitHook``).
 
     Returns:
         Config: The config, ready for ``Runner.from_cfg``.
@@ -46,7 +49,7 @@ def load_config(
             'work_dirs', osp.splitext(osp.basename(config))[0]
         )
     prepare_launcher(cfg, launcher)
-    add_default_hooks(cfg)
+    add_default_hooks(cfg, min_fit)
     return cfg
 
 
@@ -57,19 +60,25 @@ DEFAULT_CUSTOM_HOOKS = (
 )
 
 
-def add_default_hooks(cfg: Config) -> None:
+def add_default_hooks(cfg: Config, min_fit: float | None = None) -> None:
     """Add the checkpoint-fit check and exact-resume hooks to a config.
 
     A hook the config already lists (with its own settings) is kept as is.
 
     Args:
         cfg (Config): The runner config, modified in place.
+        min_fit (float, optional): ``min_fit`` of an added
+            ``CheckpointFitHook`` (``tools/test.py`` passes 1.0); defaults to
+            the hook's own.
     """
     hooks = list(cfg.get('custom_hooks') or [])
     names = {str(h.get('type', '')).split('.')[-1] for h in hooks}
     for hook in DEFAULT_CUSTOM_HOOKS:
         if hook['type'].split('.')[-1] not in names:
-            hooks.append(dict(hook))
+            hook = dict(hook)
+            if hook['type'].endswith('CheckpointFitHook') and min_fit:
+                hook['min_fit'] = min_fit
+            hooks.append(hook)
     cfg.custom_hooks = hooks
 
 
@@ -231,6 +240,10 @@ def run_cli(main: Callable[[], None]) -> None:
         trust_requested,
     )
 
+    def fail(message: str) -> None:
+        print(f'error: {message}', file=sys.stderr)
+        sys.exit(2)
+
     try:
         trust_requested()  # a malformed MMPOINTREND_TRUST_CHECKPOINTS
         main()
@@ -241,16 +254,16 @@ def run_cli(main: Callable[[], None]) -> None:
         FileNotFoundError,
         IsADirectoryError,
     ) as exc:
-        sys.exit(f'error: {exc}')
+        fail(str(exc))
     except ValueError as exc:
         if 'MMPOINTREND_TRUST_CHECKPOINTS' in str(exc):
-            sys.exit(f'error: {exc}')
+            fail(str(exc))
         raise
     except KeyError as exc:
         hint = scope_hint(exc)
         if hint is None:
             raise
-        sys.exit(f'error: {exc.args[0]}\n{hint}')
+        fail(f'{exc.args[0]}\n{hint}')
 
 
 def scope_hint(exc: KeyError) -> str | None:

@@ -50,8 +50,13 @@ def main() -> None:
             f'checkpoint {args.checkpoint} not found; give the path of a '
             '.pth file'
         )
+    # Every weight of an evaluated model must come from the checkpoint.
     cfg = load_config(
-        args.config, args.work_dir, args.cfg_options, args.launcher
+        args.config,
+        args.work_dir,
+        args.cfg_options,
+        args.launcher,
+        min_fit=1.0,
     )
     cfg.load_from = args.checkpoint
     if args.show_dir:

@@ -8,6 +8,7 @@ pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py
 
 import argparse
 import os
+import sys
 
 import torch
 from mmengine.runner import Runner
@@ -63,6 +64,14 @@ def main() -> None:
         elif torch.cuda.is_available():
             wrapper.type = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
+        elif 'rpn_head' in cfg.model or 'roi_head' in cfg.model:
+            print(
+                'error: --amp on a CPU cannot train detectors: mmcv 2.1 has '
+                'no bf16/fp16 CPU kernel for NMS (used by the RPN). Use '
+                '--amp on a GPU, or train in fp32 here.',
+                file=sys.stderr,
+            )
+            sys.exit(2)
         else:
             wrapper.type = 'mmpointrend.CPUAutocastOptimWrapper'
     if args.resume == 'auto':

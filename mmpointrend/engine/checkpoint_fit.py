@@ -74,7 +74,12 @@ def check_checkpoint_fit(
         for pattern, repl in revise_keys:
             key = re.sub(pattern, repl, key)
         revised[key] = value
-    expected = model.state_dict()
+    # BN's num_batches_tracked counters are bookkeeping, not weights.
+    expected = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.endswith('num_batches_tracked')
+    }
     total = sum(v.numel() for v in expected.values()) or 1
     fitting = 0
     missing, wrong_shape = [], []
@@ -93,9 +98,14 @@ def check_checkpoint_fit(
             f'{source} fits only {share:.1%} of the model (by weight count; '
             f'at least {min_fit:.0%} required): {len(missing)} model keys '
             f'are missing, e.g. {_prefixes(missing)}; {len(unexpected)} '
-            f'checkpoint keys are unexpected, e.g. {_prefixes(unexpected)}; '
-            f'{len(wrong_shape)} have another shape, e.g. '
-            f'{_prefixes(wrong_shape)}. Is it a checkpoint of this config '
+            f'checkpoint keys are unexpected, e.g. {_prefixes(unexpected)}'
+            + (
+                f'; {len(wrong_shape)} have another shape, e.g. '
+                f'{_prefixes(wrong_shape)}'
+                if wrong_shape
+                else ''
+            )
+            + '. Is it a checkpoint of this config '
             '(semantic vs instance, backbone, class count)? Foreign '
             'PointRend checkpoints need tools/model_converters first. To '
             'load a small part on purpose (e.g. a backbone only), lower '
@@ -107,6 +117,10 @@ def check_checkpoint_fit(
 @HOOKS.register_module()
 class CheckpointFitHook(Hook):
     """Raise when ``load_from`` / ``--resume`` / a test checkpoint misfits.
+
+    ``tools/test.py`` sets ``min_fit=1.0``: every weight of an evaluated
+    model must come from the checkpoint. Training (``load_from``) accepts
+    partial checkpoints down to ``min_fit`` and logs the share.
 
     Args:
         min_fit (float): See :func:`check_checkpoint_fit`. Defaults to 0.5.

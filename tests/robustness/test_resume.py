@@ -1,0 +1,199 @@
+"""Runner layer: exact resume after a kill, launcher kills, loud misfits.
+
+A deterministic run is killed with SIGKILL after its first checkpoint and
+resumed with ``--resume``; its final weights must equal an uninterrupted
+run's bit for bit (random states of Python, NumPy and torch restored by
+``RandomStateHook`` after MMEngine replays the data loader).
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from payloads import INS_CONFIG, ROOT, SEM_CONFIG, data_options, run_tool
+
+from mmpointrend.utils import load_checkpoint_file
+
+pytestmark = pytest.mark.slow
+
+MAX_ITERS = 8
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    from mmpointrend.datasets import generate_synthetic_dataset
+
+    root = str(tmp_path_factory.mktemp('synthetic'))
+    generate_synthetic_dataset(root, num_train=4, num_val=1, size=128, seed=4)
+    return root
+
+
+def _train_args(data_root: str, work: str) -> list[str]:
+    return [
+        'tools/train.py',
+        SEM_CONFIG,
+        '--work-dir',
+        work,
+        '--cfg-options',
+        *data_options(data_root),
+        f'train_cfg.max_iters={MAX_ITERS}',
+        'train_cfg.val_interval=3',
+        'default_hooks.checkpoint.interval=3',
+        'default_hooks.checkpoint.max_keep_ckpts=5',
+        'default_hooks.visualization.draw=False',
+        'train_dataloader.batch_size=2',
+        'param_scheduler.0.end=1',
+        'param_scheduler.1.begin=1',
+        f'param_scheduler.1.end={MAX_ITERS}',
+        'randomness.deterministic=True',
+    ]
+
+
+def _weights(path: str) -> dict:
+    # Trust stays off: the tools' own checkpoints load weights-only.
+    return load_checkpoint_file(path)['state_dict']
+
+
+def test_killed_run_resumes_to_the_uninterrupted_weights(data_root, tmp_path):
+    work_a, work_b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    proc = run_tool(*_train_args(data_root, work_a))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    final_a = _weights(osp.join(work_a, f'iter_{MAX_ITERS}.pth'))
+    saved = load_checkpoint_file(osp.join(work_a, 'iter_3.pth'))
+    assert {'message_hub', 'optimizer', 'rng_states'} <= set(saved)
+
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    first = osp.join(work_b, 'iter_3.pth')
+    victim = subprocess.Popen(
+        [sys.executable, *_train_args(data_root, work_b)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not osp.exists(osp.join(work_b, 'last_checkpoint')):
+        assert victim.poll() is None, 'training ended before its checkpoint'
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    assert victim.returncode == -signal.SIGKILL
+    assert not osp.exists(osp.join(work_b, f'iter_{MAX_ITERS}.pth'))
+
+    proc = run_tool(*_train_args(data_root, work_b), '--resume', first)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    final_b = _weights(osp.join(work_b, f'iter_{MAX_ITERS}.pth'))
+    assert final_a.keys() == final_b.keys()
+    for key in final_a:
+        assert torch.equal(final_a[key], final_b[key]), key
+
+
+def _python_processes_with(text: str) -> list[int]:
+    found = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                cmdline = f.read().decode(errors='replace')
+        except OSError:
+            continue
+        if text in cmdline and 'train.py' in cmdline:
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith('linux'), reason='uses /proc and prctl'
+)
+def test_kill_9_of_dist_train_stops_its_workers(data_root, tmp_path):
+    work = str(tmp_path / 'dist')
+    args = _train_args(data_root, work)[1:]
+    args[args.index(f'train_cfg.max_iters={MAX_ITERS}')] = (
+        'train_cfg.max_iters=100000'
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=ROOT,
+        PYTHON=sys.executable,
+        PORT=str(29600 + os.getpid() % 300),
+    )
+    launcher = subprocess.Popen(
+        ['bash', 'tools/dist_train.sh', args[0], '2', *args[1:]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not osp.exists(osp.join(work, 'iter_3.pth')):
+            assert launcher.poll() is None, 'the launcher exited early'
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert len(_python_processes_with(work)) >= 2
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _python_processes_with(work) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _python_processes_with(work) == [], 'workers outlived kill -9'
+    finally:
+        for pid in _python_processes_with(work):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_checkpoint_of_the_wrong_task_is_an_error(data_root, tmp_path):
+    """Semantic weights into the instance config: named, not mAP 0."""
+    work = str(tmp_path / 'sem')
+    args = _train_args(data_root, work)
+    args[args.index(f'train_cfg.max_iters={MAX_ITERS}')] = (
+        'train_cfg.max_iters=1'
+    )
+    proc = run_tool(*args, 'default_hooks.checkpoint.interval=1')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    semantic = osp.join(work, 'iter_1.pth')
+    ann = osp.join(data_root, 'annotations', 'instances_val.json')
+    proc = run_tool(
+        'tools/test.py',
+        INS_CONFIG,
+        semantic,
+        '--work-dir',
+        str(tmp_path / 'ins'),
+        '--cfg-options',
+        f'test_dataloader.dataset.data_root={data_root}',
+        f'test_evaluator.ann_file={ann}',
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'fits only' in proc.stderr and 'roi_head' in proc.stderr
+    assert 'decode_head' in proc.stderr  # the unexpected prefixes
+    # load_from= of a checkpoint that fits nothing (keys of another layout)
+    # refuses instead of training from scratch.
+    ckpt = load_checkpoint_file(semantic)
+    ckpt['state_dict'] = {
+        f'model.{k}': v for k, v in ckpt['state_dict'].items()
+    }
+    semantic = str(tmp_path / 'renamed.pth')
+    torch.save(ckpt, semantic)
+    proc = run_tool(
+        'tools/train.py',
+        INS_CONFIG,
+        '--work-dir',
+        str(tmp_path / 'ins_train'),
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'val_evaluator.ann_file={ann}',
+        f'load_from={semantic}',
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'fits only 0.0%' in proc.stderr and 'model.backbone' in proc.stderr
