@@ -1,5 +1,7 @@
-"""Mixed precision: the default (GEMM) point MLP and both models run under
-fp16 and bf16 autocast, and the small semantic config trains under ``--amp``.
+"""Mixed precision: the point MLP and both models under fp16/bf16 autocast.
+
+The default (GEMM) point MLP and both models run under fp16 and bf16
+autocast, and the small semantic config trains under ``--amp``.
 
 CPU autocast stands in for the GPU's here: the failure it guards against
 (an in-place ``addmm_`` mixing autocast's low-precision output with fp32
@@ -8,7 +10,6 @@ operands) is dtype logic, identical on both devices.
 
 from __future__ import annotations
 
-import os.path as osp
 import re
 
 import pytest
