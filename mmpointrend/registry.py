@@ -5,11 +5,13 @@ asks for ``mmpointrend.X``, so configs need no ``custom_imports`` and scripts
 no ``register_all_modules``.
 """
 
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -32,4 +34,21 @@ OPTIM_WRAPPERS = Registry(
     locations=['mmpointrend.engine'],
 )
 
-__all__ = ['HOOKS', 'METRICS', 'MODELS', 'OPTIM_WRAPPERS', 'TASK_UTILS']
+DATASETS = Registry(
+    'dataset', parent=MMENGINE_DATASETS, locations=['mmpointrend.datasets']
+)
+TRANSFORMS = Registry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    locations=['mmpointrend.datasets'],
+)
+
+__all__ = [
+    'DATASETS',
+    'HOOKS',
+    'METRICS',
+    'MODELS',
+    'OPTIM_WRAPPERS',
+    'TASK_UTILS',
+    'TRANSFORMS',
+]

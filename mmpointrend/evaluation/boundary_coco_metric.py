@@ -13,6 +13,10 @@ from mmengine.logging import print_log
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
+from mmpointrend.datasets.coco_checks import (
+    check_coco_categories,
+    repair_degenerate_polygons,
+)
 from mmpointrend.registry import METRICS
 
 from .boundary import boundary_band, boundary_dilation
@@ -123,6 +127,12 @@ class BoundaryCocoMetric(CocoMetric):
                 "(or ['bbox', 'segm'])"
             )
         self.dilation_ratio = dilation_ratio
+        api = getattr(self, '_coco_api', None)
+        if api is not None:
+            source = str(kwargs.get('ann_file'))
+            check_coco_categories(api.dataset, source)
+            if repair_degenerate_polygons(api.dataset, source):
+                api.createIndex()
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         """COCO metrics plus Boundary AP.

@@ -1,6 +1,6 @@
 # The embedded synthetic dataset's COCO-format instances, read by mmdet's
 # standard CocoDataset.
-dataset_type = 'CocoDataset'
+dataset_type = 'mmpointrend.CheckedCocoDataset'
 data_root = 'data/synthetic'
 metainfo = dict(
     classes=('star', 'polygon', 'bar', 'ring'),

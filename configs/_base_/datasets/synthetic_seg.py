@@ -9,7 +9,7 @@ metainfo = dict(
 crop_size = (256, 256)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='mmpointrend.LoadSegAnnotations'),
     dict(
         type='RandomResize',
         scale=(512, 512),
@@ -21,7 +21,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='mmpointrend.LoadSegAnnotations'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

@@ -197,12 +197,42 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         coarse_head, point_head = self.decode_head
         coarse_logits = coarse_head.forward(inputs)
         losses = add_prefix(
-            coarse_head.loss_by_feat(coarse_logits, data_samples), 'decode_0'
+            self._coarse_losses(coarse_head, coarse_logits, data_samples),
+            'decode_0',
         )
         point_losses = point_head.loss(
             inputs, coarse_logits, data_samples, self.train_cfg
         )
         losses.update(add_prefix(point_losses, 'decode_1'))
+        return losses
+
+    @staticmethod
+    def _coarse_losses(
+        coarse_head, coarse_logits: Tensor, data_samples: SampleList
+    ) -> dict:
+        """The coarse head's losses; zeros when every pixel is ignored.
+
+        mmseg's sigmoid cross-entropy asserts on a batch without a single
+        valid label (e.g. crops of unlabelled regions); such a batch has
+        nothing to learn from, so its loss is a zero that keeps the graph.
+
+        Args:
+            coarse_head (BaseDecodeHead): The first stage.
+            coarse_logits (Tensor): (B, K, h, w) its logits.
+            data_samples (list[SegDataSample]): Samples with ``gt_sem_seg``.
+
+        Returns:
+            dict: Losses and ``acc_seg``.
+        """
+        ignore = coarse_head.ignore_index
+        if any((s.gt_sem_seg.data != ignore).any() for s in data_samples):
+            return coarse_head.loss_by_feat(coarse_logits, data_samples)
+        modules = coarse_head.loss_decode
+        if not isinstance(modules, torch.nn.ModuleList):
+            modules = [modules]
+        zero = coarse_logits.sum() * 0.0
+        losses = {m.loss_name: zero for m in modules}
+        losses['acc_seg'] = zero.detach()
         return losses
 
     def encode_decode(
@@ -236,6 +266,9 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
             Tensor: (B, K, H, W) logits.
         """
         shape = tuple(inputs.shape[2:])
+        if inputs.shape[0] == 0:  # an empty batch: empty logits, no error
+            channels = self.decode_head[-1].out_channels
+            return inputs.new_zeros((0, channels, *shape))
         metas = [dict(img_shape=shape, pad_shape=shape)] * inputs.shape[0]
         return self.encode_decode(inputs, metas)
 
