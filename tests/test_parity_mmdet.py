@@ -8,10 +8,12 @@ probabilities of each detection's class must agree, and so must the
 training losses for a fixed set of sampled points.
 
 The point MLP runs with ``use_gemm=False`` (the references' Conv1d
-arithmetic): with the faster GEMM evaluation, ~1e-7 rounding differences
-can flip a near-tie in a top-784 selection, so one cell is refined in one
-implementation and interpolated in the other. The last test bounds how much
-that changes with the default ``use_gemm=True``.
+arithmetic). Even so, rounding differs between CPUs (mmdet refines per
+image, we refine all RoIs in one batch, and BLAS kernels differ between
+Intel and AMD), and ~1e-7 can flip a near-tie in a top-784 selection, so
+the rendered masks are compared where the selection is decided and bounded
+where it is tied (tests/_oracles.py). The last test bounds how much the
+default ``use_gemm=True`` changes.
 """
 
 import copy
@@ -23,7 +25,15 @@ from mmdet.testing import demo_mm_inputs, demo_mm_proposals
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from _oracles import (
+    VALUE_TOL,
+    assert_only_tie_flips,
+    differing_cells,
+    upsample,
+)
+
 from mmpointrend.converters import convert_mmdet_pointrend
+from mmpointrend.models.utils import neg_abs_logit
 from mmpointrend.testing import resolve_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -85,19 +95,36 @@ ROIS = torch.tensor(
 LABELS = torch.tensor([3, 79, 0, 42, 7])
 
 
+def mmdet_masks(ref, x, steps=5):
+    """Mmdet's logits of each RoI's class after ``steps`` subdivision steps.
+
+    mmdet refines per image; with fewer steps its output is the map of an
+    intermediate step of the full render.
+    """
+    saved = ref.test_cfg.subdivision_steps
+    ref.test_cfg.subdivision_steps = steps
+    try:
+        coarse = ref._mask_forward(x, ROIS)['mask_preds']
+        refined = []
+        for img in (0, 1):
+            sel = ROIS[:, 0] == img
+            rois_i = ROIS[sel].clone()
+            rois_i[:, 0] = 0
+            x_i = [f[[img]] for f in x]
+            refined.append(
+                ref._mask_point_forward_test(
+                    x_i, rois_i, LABELS[sel], coarse[sel]
+                )
+            )
+    finally:
+        ref.test_cfg.subdivision_steps = saved
+    rows = torch.arange(len(LABELS))
+    return torch.cat(refined)[rows, LABELS][:, None]
+
+
 def mmdet_final_masks(ref, x):
-    """Mmdet's 224x224 probabilities of each RoI's class (refined per image)."""
-    coarse = ref._mask_forward(x, ROIS)['mask_preds']
-    refined = []
-    for img in (0, 1):
-        sel = ROIS[:, 0] == img
-        rois_i = ROIS[sel].clone()
-        rois_i[:, 0] = 0
-        x_i = [f[[img]] for f in x]
-        refined.append(
-            ref._mask_point_forward_test(x_i, rois_i, LABELS[sel], coarse[sel])
-        )
-    return torch.cat(refined)[torch.arange(len(LABELS)), LABELS].sigmoid()
+    """Mmdet's 224x224 probabilities of each RoI's class."""
+    return mmdet_masks(ref, x)[:, 0].sigmoid()
 
 
 def test_coarse_logits_match(heads):
@@ -110,15 +137,48 @@ def test_coarse_logits_match(heads):
     assert (a - b).abs().max().item() <= 1e-5
 
 
-def test_final_224_probabilities_match(heads):
+def test_every_step_matches_where_the_selection_is_decided(heads):
+    """Step by step (28 dense, then 56, 112, 224 with N = 784) against mmdet.
+
+    A RoI stays "in sync" while each step differs from mmdet's only at
+    cells whose uncertainty ties the 784th within rounding
+    (tests/_oracles.py); after a tie flip its later steps start from
+    slightly different maps, so for such RoIs the effect on the final mask
+    is bounded instead. Rounding, and hence which ties flip, depends on the
+    CPU's BLAS kernels; the checks hold on any of them.
+    """
     ref, ours = heads
     x = _features()
+    steps = []
     with torch.no_grad():
-        ref_masks = mmdet_final_masks(ref, x)
-        _, refined = ours.refine_masks(x, ROIS, LABELS)
-    ours_masks = refined[:, 0].sigmoid()
-    assert ref_masks.shape == ours_masks.shape == (5, 224, 224)
-    assert (ref_masks - ours_masks).abs().max().item() <= 1e-5
+        _, refined = ours.refine_masks(
+            x,
+            ROIS,
+            LABELS,
+            on_step=lambda logits, idx: steps.append(logits.clone()),
+        )
+        reference = [mmdet_masks(ref, x, k) for k in (2, 3, 4, 5)]
+    assert [m.shape[-1] for m in steps] == [28, 56, 112, 224]
+    assert torch.equal(steps[-1], refined)
+    # 28 x 28 is rendered densely by both: no selection involved.
+    assert not differing_cells(steps[0], reference[0]).any()
+    in_sync = torch.ones(len(LABELS), dtype=torch.bool)
+    for prev, ours_k, ref_k in zip(steps[:-1], steps[1:], reference[1:]):
+        scores = neg_abs_logit(upsample(prev))
+        rows = in_sync.nonzero()[:, 0]
+        flipped = assert_only_tie_flips(
+            ours_k[rows], ref_k[rows], scores[rows], 28 * 28
+        )
+        in_sync[rows[flipped]] = False
+    # Most RoIs have no near tie at all; they match exactly to 224 x 224.
+    assert int(in_sync.sum()) >= 3, in_sync
+    final_ours, final_ref = refined[:, 0].sigmoid(), reference[-1][:, 0]
+    final_ref = final_ref.sigmoid()
+    for roi in (~in_sync).nonzero()[:, 0]:
+        diff = (final_ours[roi] - final_ref[roi]).abs()
+        assert (diff > VALUE_TOL).float().mean() < 0.02
+        agree = (final_ours[roi] > 0.5) == (final_ref[roi] > 0.5)
+        assert agree.float().mean() > 0.99
 
 
 def test_training_losses_match_for_fixed_points(heads):

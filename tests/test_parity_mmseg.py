@@ -4,7 +4,9 @@ mmseg's SemanticFPN + PointHead Cityscapes model and ours are built from
 their config files; mmseg's weights are converted with the project's
 converter and loaded into ours. In the configuration where the two
 algorithms coincide (same N, steps and scale factor), the point-head logits
-and the final segmentation must match.
+and the final segmentation must match wherever the top-k selection is
+decided; where two cells' uncertainties tie within rounding, either may be
+refined (tests/_oracles.py), which holds on any x86 CPU.
 """
 
 import os.path as osp
@@ -12,7 +14,15 @@ import os.path as osp
 import pytest
 import torch
 
+from _oracles import (
+    VALUE_TOL,
+    assert_only_tie_flips,
+    differing_cells,
+    upsample,
+)
+
 from mmpointrend.converters import convert_mmseg_pointrend
+from mmpointrend.models.utils import semantic_uncertainty
 from mmpointrend.testing import build_model_from_config, demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -62,22 +72,43 @@ def test_point_mlp_logits_match(models):
 
 @pytest.mark.parametrize('size', [(128, 256), (96, 160)])
 def test_rendered_logits_and_segmentation_match(models, size):
+    """Equal up to rounding, except where rounding decides a tied top-k.
+
+    Both sizes render densely at stride 2 (at most N cells), then refine the
+    N most uncertain cells of the stride-1 map: one top-k step.
+    """
     ref, ours = models
     inputs, samples = demo_seg_batch(2, size, 19, seed=1)
+    steps = []
     with torch.no_grad():
         feats = ref.extract_feat(inputs)
         coarse = ref.decode_head[0].forward(feats)
-        cfg = ref.test_cfg
         metas = [s.metainfo for s in samples]
-        a = ref.decode_head[1].predict(feats, coarse, metas, cfg)
-        b = ours.decode_head[1].predict(feats, coarse, metas, ours.test_cfg)
-        assert a.shape == b.shape == (2, 19, *size)
-        assert (a - b).abs().max().item() <= 1e-5
+        a = ref.decode_head[1].predict(feats, coarse, metas, ref.test_cfg)
+        b = ours.decode_head[1].forward(
+            feats,
+            coarse,
+            ours.test_cfg,
+            on_step=lambda logits, idx: steps.append((logits.clone(), idx)),
+        )
         pa = ref.predict(inputs, samples)
         pb = ours.predict(inputs, samples)
-    for x, y in zip(pa, pb):
-        assert torch.equal(x.pred_sem_seg.data, y.pred_sem_seg.data)
-        assert (x.seg_logits.data - y.seg_logits.data).abs().max() <= 1e-5
+    assert a.shape == b.shape == (2, 19, *size)
+    (dense, dense_idx), (final, final_idx) = steps
+    assert dense_idx is None and final_idx is not None
+    assert torch.equal(final, b)
+    scores = semantic_uncertainty(upsample(dense))
+    assert_only_tie_flips(b, a, scores, ours.test_cfg.subdivision_num_points)
+    differ = differing_cells(b, a)
+    for i, (x, y) in enumerate(zip(pa, pb)):
+        same = ~differ[i]
+        assert torch.equal(
+            x.pred_sem_seg.data[0][same], y.pred_sem_seg.data[0][same]
+        )
+        logits = x.seg_logits.data
+        logit_diff = (logits - y.seg_logits.data).abs()
+        scale = max(1.0, logits.abs().max().item())
+        assert logit_diff[:, same].max() <= VALUE_TOL * scale
 
 
 def test_coarse_loss_matches_and_point_loss_is_finite(models):
