@@ -66,7 +66,7 @@ def prepare_image(cfg: Config, model, image: str):
     steps = [
         t
         for t in cfg.test_dataloader.dataset.pipeline
-        if 'LoadAnnotations' not in t['type']
+        if 'Annotations' not in t['type']  # LoadAnnotations and ours
     ]
     pipeline = Compose(steps)
     data = pipeline(dict(img_path=image, img_id=0))

@@ -21,16 +21,15 @@ import os.path as osp
 
 import pytest
 import torch
-from mmdet.testing import demo_mm_inputs, demo_mm_proposals
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-
 from _oracles import (
     VALUE_TOL,
     assert_only_tie_flips,
     differing_cells,
     upsample,
 )
+from mmdet.testing import demo_mm_inputs, demo_mm_proposals
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from mmpointrend.converters import convert_mmdet_pointrend
 from mmpointrend.models.utils import neg_abs_logit

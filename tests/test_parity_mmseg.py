@@ -13,7 +13,6 @@ import os.path as osp
 
 import pytest
 import torch
-
 from _oracles import (
     VALUE_TOL,
     assert_only_tie_flips,
