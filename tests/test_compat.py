@@ -13,7 +13,7 @@ from mmpointrend.converters import convert_mmseg_pointrend
 def test_cpu_launcher_refuses_slurm_without_cuda():
     from mmengine.config import Config
 
-    from mmpointrend.apis import prepare_launcher
+    from mmpointrend.engine.runner_setup import prepare_launcher
 
     if torch.cuda.is_available():
         pytest.skip('only meaningful without CUDA')

@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, ROOT)
-    from mmpointrend.apis import schedule_options
+    from mmpointrend.engine.runner_setup import schedule_options
     from mmpointrend.datasets import (
         dataset_is_complete,
         generate_synthetic_dataset,

@@ -14,7 +14,7 @@ import torch
 from mmengine.runner import Runner
 
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
-from mmpointrend.apis import (
+from mmpointrend.engine.runner_setup import (
     add_common_args,
     die_with_parent,
     finish_distributed,

@@ -164,7 +164,7 @@ def prepare_data(data: str, root: str) -> None:
 
 def run_options(exp: Experiment, data_root: str, seed: int, iters: int):
     """``--cfg-options`` of one run: data location, seed, schedule."""
-    from mmpointrend.apis import schedule_options
+    from mmpointrend.engine.runner_setup import schedule_options
 
     options = [
         f'{split}_dataloader.dataset.data_root={data_root}'

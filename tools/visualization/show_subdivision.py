@@ -21,7 +21,7 @@ import numpy as np
 from mmengine.config import DictAction
 
 from mmpointrend import visualization as vis
-from mmpointrend.apis import run_cli
+from mmpointrend.engine.runner_setup import run_cli
 from mmpointrend.utils.checkpoint import TRUST_ENV
 from mmpointrend.utils.ckpt_io import add_trust_argument
 

@@ -1,4 +1,4 @@
-"""Runner set-up shared by tools/train.py and tools/test.py."""
+"""Runner set-up shared by the tools: config loading, launchers, CLI errors."""
 
 from __future__ import annotations
 
