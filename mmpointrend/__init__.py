@@ -9,4 +9,14 @@ from .version import __version__
 # load, and no file runs code without the user's explicit opt-in.
 register_checkpoint_loaders()
 
+
+def _register_scope() -> None:
+    # MMEngine's inferencers and hub functions look packages up by scope.
+    from mmengine.config.utils import MODULE2PACKAGE
+
+    MODULE2PACKAGE.setdefault('mmpointrend', 'mmpointrend')
+
+
+_register_scope()
+
 __all__ = ['__version__']

@@ -137,6 +137,31 @@ _D2_FIXED = {
 }
 
 
+#: detectron2 renamed its PointRend mask-head weights on 2020-11-13 (models
+#: ``model_final_88c6f8``/``3c3198``/``318a02`` and earlier use the old names).
+_D2_OLD_NAMES = (
+    ('roi_heads.mask_coarse_head.', 'roi_heads.mask_head.coarse_head.'),
+    ('roi_heads.mask_point_head.', 'roi_heads.mask_head.point_head.'),
+)
+
+
+def _d2_current_name(name: str) -> str:
+    """A pre-Nov-2020 detectron2 PointRend weight name in today's layout.
+
+    Args:
+        name (str): detectron2 weight name.
+
+    Returns:
+        str: The name in the current layout (unchanged if already current).
+    """
+    for old, new in _D2_OLD_NAMES:
+        if name.startswith(old):
+            name = new + name[len(old) :]
+            # the coarse head's FCs were called coarse_mask_fc1/2
+            name = re.sub(r'\.coarse_mask_fc(\d)\.', r'.fc\1.', name)
+    return name
+
+
 def convert_detectron2_pointrend(
     weights: dict,
 ) -> tuple[OrderedDict, list[str]]:
@@ -164,7 +189,8 @@ def convert_detectron2_pointrend(
 
     out: OrderedDict = OrderedDict()
     skipped = []
-    for name, value in weights.items():
+    for old_name, value in weights.items():
+        name = _d2_current_name(old_name)
         tensor = torch.as_tensor(np.asarray(value))
         new = None
         if name.startswith('backbone.bottom_up.'):
@@ -191,3 +217,79 @@ def convert_detectron2_pointrend(
             )
         out[new] = tensor
     return out, skipped
+
+
+def detect_layout(checkpoint: object) -> str | None:
+    """Which implementation wrote a PointRend checkpoint, from its keys.
+
+    Args:
+        checkpoint (object): A loaded checkpoint.
+
+    Returns:
+        str | None: ``'detectron2'``, ``'mmseg'``, ``'mmdet'``, or None for
+        mmpointrend's own layout (or anything unrecognised).
+    """
+    if not isinstance(checkpoint, dict):
+        return None
+    model = checkpoint.get('model')
+    if isinstance(model, dict) and any(
+        k.startswith(('backbone.bottom_up.', 'roi_heads.')) for k in model
+    ):
+        return 'detectron2'
+    state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict):
+        return None
+    keys = list(state)
+    if any(
+        k.startswith(('decode_head.1.fcs.', 'decode_head.1.fc_seg.'))
+        for k in keys
+    ):
+        return 'mmseg'
+    if any(
+        k.startswith(
+            ('roi_head.point_head.fcs.', 'roi_head.point_head.fc_logits.')
+        )
+        for k in keys
+    ):
+        return 'mmdet'
+    return None
+
+
+def convert_foreign_checkpoint(checkpoint: object, source: str) -> object:
+    """Convert an mmseg, mmdet or detectron2 PointRend checkpoint in memory.
+
+    The layout is detected from the keys (:func:`detect_layout`); the
+    conversion is logged. A detectron2 weight that maps nowhere raises a
+    KeyError naming it. Anything else is returned unchanged.
+
+    Args:
+        checkpoint (object): A loaded checkpoint.
+        source (str): Its file name, for the log.
+
+    Returns:
+        object: ``{'state_dict': ..., 'meta': ...}`` in mmpointrend's layout,
+        or ``checkpoint`` itself.
+    """
+    from mmengine.logging import print_log
+
+    layout = detect_layout(checkpoint)
+    if layout is None:
+        return checkpoint
+    meta = dict(checkpoint.get('meta') or {})
+    if layout == 'detectron2':
+        state, skipped = convert_detectron2_pointrend(checkpoint['model'])
+        detail = f'{len(state)} tensors, skipped {skipped}'
+    else:
+        convert = (
+            convert_mmseg_pointrend
+            if layout == 'mmseg'
+            else convert_mmdet_pointrend
+        )
+        state, renamed = convert(checkpoint.get('state_dict', checkpoint))
+        detail = f'{len(renamed)} keys renamed'
+    meta['converted_from'] = f'{layout}:{source}'
+    print_log(
+        f'{source}: converted from the {layout} PointRend layout ({detail})',
+        logger='current',
+    )
+    return dict(state_dict=state, meta=meta)

@@ -19,9 +19,9 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from torch import Tensor
 
+from .apis.inference import build_model as build_model_from_config
 from .engine.checkpoint_fit import load_checked_checkpoint
 from .models.utils import cell_centers
-from .testing import build_model_from_config
 
 
 def load_model(

@@ -13,7 +13,9 @@ class LoadSegAnnotations(LoadAnnotations):
 
     mmseg decodes label PNGs with Pillow, whose error on a corrupt or
     truncated file ("cannot identify image file <BytesIO ...>") does not say
-    which of thousands of files is broken.
+    which of thousands of files is broken. A sample without a label map
+    (inference on a plain image) passes through unchanged, so the same test
+    pipeline serves evaluation and inference.
 
     Args:
         **kwargs: Passed to :class:`mmseg.datasets.transforms.LoadAnnotations`.
@@ -25,6 +27,8 @@ class LoadSegAnnotations(LoadAnnotations):
         Args:
             results (dict): The pipeline's result dict.
         """
+        if results.get('seg_map_path') is None:
+            return  # an image without annotation (inference): nothing to load
         try:
             super()._load_seg_map(results)
         except Exception as exc:  # noqa: BLE001 - any decoder failure

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
-import os.path as osp
 
 import torch
 from mmengine.structures import PixelData
@@ -116,35 +114,8 @@ def tiny_segmentor_cfg(**overrides) -> dict:
     return cfg
 
 
-def resolve_config(spec: str, root: str | None = None) -> str:
-    """File path of a config given as ``pkg::rel/path.py`` or a path.
-
-    Args:
-        spec (str): ``mmseg::point_rend/x.py`` style name (looked up in the
-            package's bundled ``.mim/configs``), or a path.
-        root (str, optional): Folder that relative paths start from.
-
-    Returns:
-        str: An existing file path.
-    """
-    if '::' in spec:
-        package, rel = spec.split('::', 1)
-        module = importlib.import_module(package)
-        path = osp.join(osp.dirname(module.__file__), '.mim', 'configs', rel)
-    else:
-        path = spec if root is None else osp.join(root, spec)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config {spec} not found (looked at {path})')
-    return path
-
-
 def build_model_from_config(config, cfg_options: dict | None = None):
-    """Build the segmentor or detector of a config, without weights.
-
-    The host library (mmdet when the model has a ``roi_head``, else mmseg)
-    becomes the default scope; ``pretrained``/backbone ``init_cfg`` are
-    dropped (nothing is downloaded) and SyncBN becomes BN so the model runs
-    in a single process.
+    """Build a config's model without weights (see ``apis.build_model``).
 
     Args:
         config (str | Config): Config path (or ``pkg::path``), or a loaded
@@ -154,26 +125,21 @@ def build_model_from_config(config, cfg_options: dict | None = None):
     Returns:
         tuple: The model and the (possibly updated) config.
     """
-    from mmengine.config import Config
-    from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
+    from mmpointrend.apis.inference import build_model
 
-    cfg = (
-        config
-        if isinstance(config, Config)
-        else Config.fromfile(resolve_config(config))
-    )
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if 'roi_head' in cfg.model:
-        from mmdet.registry import MODELS
+    return build_model(config, cfg_options)
 
-        init_default_scope('mmdet')
-    else:
-        from mmseg.registry import MODELS
 
-        init_default_scope('mmseg')
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.pop('pretrained', None)
-    model_cfg.backbone.pop('init_cfg', None)
-    return revert_sync_batchnorm(MODELS.build(model_cfg)), cfg
+def resolve_config(spec: str, root: str | None = None) -> str:
+    """File path of a config (see ``apis.resolve_config``).
+
+    Args:
+        spec (str): ``pkg::rel/path.py`` or a path.
+        root (str, optional): Folder that relative paths start from.
+
+    Returns:
+        str: An existing file path.
+    """
+    from mmpointrend.apis.inference import resolve_config as resolve
+
+    return resolve(spec, root)

@@ -384,7 +384,7 @@ def load_weights_pickle(filename: str) -> Any:
             ) from None
 
 
-def _load_from_url(
+def load_from_safe_http(
     url: str,
     map_location: str | torch.device | None = None,
     model_dir: str | None = None,
@@ -404,12 +404,45 @@ def _load_from_url(
 
     from torch.hub import download_url_to_file, get_dir
 
+    from mmpointrend import hub
+
+    for info in hub.load_model_index().values():
+        if info.weights == url:  # a zoo file: verified download
+            return load_from_safe_local(
+                hub.download_checkpoint(info.name, folder=model_dir),
+                map_location=map_location,
+            )
+
     model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
     os.makedirs(model_dir, exist_ok=True)
     cached = osp.join(model_dir, osp.basename(urlparse(url).path))
     if not osp.exists(cached):
         download_url_to_file(url, cached, progress=True)
-    return load_checkpoint_file(cached, map_location=map_location)
+    return load_from_safe_local(cached, map_location=map_location)
+
+
+def load_from_safe_local(
+    filename: str, map_location: str | torch.device | None = None
+) -> Any:
+    """:func:`load_checkpoint_file`, then foreign layouts converted.
+
+    mmseg, mmdet and detectron2 PointRend checkpoints are recognised by
+    their keys and converted to mmpointrend's in memory
+    (:func:`mmpointrend.converters.convert_foreign_checkpoint`), so
+    ``tools/test.py``, ``load_from`` and the inference API take them as
+    published.
+
+    Args:
+        filename (str): Path of the file.
+        map_location (str | torch.device, optional): As in ``torch.load``.
+
+    Returns:
+        Any: The (converted) checkpoint.
+    """
+    from mmpointrend.converters import convert_foreign_checkpoint
+
+    checkpoint = load_checkpoint_file(filename, map_location)
+    return convert_foreign_checkpoint(checkpoint, osp.basename(filename))
 
 
 def register_checkpoint_loaders() -> None:
@@ -421,8 +454,10 @@ def register_checkpoint_loaders() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
 
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_checkpoint_file, force=True
+        prefixes='', loader=load_from_safe_local, force=True
     )
     CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), loader=_load_from_url, force=True
+        prefixes=('http://', 'https://'),
+        loader=load_from_safe_http,
+        force=True,
     )
