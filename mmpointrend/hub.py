@@ -37,6 +37,7 @@ import re
 import shutil
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -380,12 +381,12 @@ def download_checkpoint(
             _record(folder, info.filename, sha256)
             return final
     if expected_prefix(info.filename, info.hash_convention) is None:
-        print_log(
+        warnings.warn(
             f'{info.filename}: {info.publisher} publishes no hash of the '
             'served file, so this download cannot be verified; its sha256 '
             f'is recorded in {osp.join(folder, _RECORD)} and checked on '
             'every later use',
-            logger='current',
+            stacklevel=2,
         )
     sources = [f'{m}/{info.filename}' for m in mirrors()] + [info.weights]
     errors = []

@@ -175,3 +175,40 @@ def test_mmdet_checkpoint_of_published_shapes(detector, tmp_path):
         'roi_head.point_head.mlp.predictor.weight'
         in torch.load(dst)['state_dict']
     )
+
+
+def test_foreign_checkpoints_convert_on_load(detector, tmp_path):
+    """tools/test.py, load_from and init_model take published files as is:
+    detectron2 pickles (current and pre-Nov-2020 names) and mmdet files.
+    """
+    import re
+
+    from mmpointrend.utils.checkpoint import load_from_safe_local
+
+    weights = detectron2_r50_fpn_pointrend()
+    expected, _ = convert_detectron2_pointrend(weights)
+    old = {}
+    for name, value in weights.items():
+        name = name.replace(
+            'roi_heads.mask_head.coarse_head.', 'roi_heads.mask_coarse_head.'
+        ).replace(
+            'roi_heads.mask_head.point_head.', 'roi_heads.mask_point_head.'
+        )
+        if name.startswith('roi_heads.mask_coarse_head.'):
+            name = re.sub(r'\.fc(\d)\.', r'.coarse_mask_fc\1.', name)
+        old[name] = value
+    assert old.keys() != weights.keys()
+    for layout, data in (('new', weights), ('old', old)):
+        path = tmp_path / f'model_final_{layout}.pkl'
+        with open(path, 'wb') as f:
+            pickle.dump({'model': data, '__author__': 'x'}, f)
+        loaded = load_from_safe_local(str(path))
+        assert loaded['meta']['converted_from'].startswith('detectron2:')
+        assert loaded['state_dict'].keys() == expected.keys()
+        for key in expected:
+            assert torch.equal(loaded['state_dict'][key], expected[key])
+    bad = dict(weights, **{'roi_heads.keypoint_head.fc.weight': np.zeros(1)})
+    with open(tmp_path / 'bad.pkl', 'wb') as f:
+        pickle.dump({'model': bad}, f)
+    with pytest.raises(KeyError, match='roi_heads.keypoint_head'):
+        load_from_safe_local(str(tmp_path / 'bad.pkl'))

@@ -260,6 +260,8 @@ def run_cli(main: Callable[[], None]) -> None:
             fail(str(exc))
         raise
     except KeyError as exc:
+        if 'no mmpointrend counterpart' in str(exc):  # foreign checkpoint
+            fail(str(exc.args[0]))
         hint = scope_hint(exc)
         if hint is None:
             raise

@@ -1,0 +1,319 @@
+"""Model zoo end to end against a local HTTP server (127.0.0.1 only).
+
+The server serves checkpoints the tests generate, named as each publisher
+names them (mmdet: sha256 prefix, detectron2: md5 prefix, mmseg: a suffix
+that is no hash of the file), from a test model index that points at it.
+It answers at most ``MAX_REQUESTS`` requests and stops itself after
+``LIFETIME`` seconds.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import http.server
+import os
+import os.path as osp
+import re
+import threading
+
+import pytest
+import torch
+import yaml
+
+from mmpointrend import hub
+from mmpointrend.apis import inference_model, init_model
+from mmpointrend.datasets import generate_synthetic_dataset
+from mmpointrend.testing import build_model_from_config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEM_CONFIG = osp.join(
+    ROOT,
+    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+)
+INS_CONFIG = osp.join(
+    ROOT,
+    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+)
+MAX_REQUESTS = 200
+LIFETIME = 600
+
+
+class _Server:
+    """Bounded local server: ``files[path] = (bytes, mode)``."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                owner.requests.append(self.path)
+                if len(owner.requests) > MAX_REQUESTS:
+                    self.send_error(503)
+                    return
+                body, mode = owner.files.get(self.path, (b'', '404'))
+                if mode == '404':
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                length = len(body) * (2 if mode == 'truncate' else 1)
+                self.send_header('Content-Length', str(length))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, daemon=True
+        )
+        self.timer = threading.Timer(LIFETIME, self.httpd.shutdown)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.cancel()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with _Server() as srv:
+        yield srv
+
+
+def _to_mmseg_layout(state: dict) -> dict:
+    """Our semantic keys back in mmseg's PointHead layout."""
+    out = {}
+    for key, value in state.items():
+        key = re.sub(
+            r'^decode_head\.1\.mlp\.fcs\.(\d+)\.',
+            r'decode_head.1.fcs.\1.conv.',
+            key,
+        )
+        key = key.replace(
+            'decode_head.1.mlp.predictor.', 'decode_head.1.fc_seg.'
+        )
+        out[key] = value
+    return out
+
+
+def _to_mmdet_layout(state: dict) -> dict:
+    """Our instance keys back in mmdet's PointRendRoIHead layout."""
+    out = {}
+    for key, value in state.items():
+        key = re.sub(
+            r'^roi_head\.point_head\.mlp\.fcs\.(\d+)\.',
+            r'roi_head.point_head.fcs.\1.conv.',
+            key,
+        )
+        key = key.replace(
+            'roi_head.point_head.mlp.predictor.',
+            'roi_head.point_head.fc_logits.',
+        )
+        key = key.replace(
+            'roi_head.mask_head.downsample_conv.',
+            'roi_head.mask_head.downsample_conv.conv.',
+        )
+        out[key] = value
+    return out
+
+
+def _random_model(config, seed):
+    torch.manual_seed(seed)
+    model, _ = build_model_from_config(config)
+    model.init_weights()
+    with torch.no_grad():  # non-trivial predictions
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.fixture
+def zoo(tmp_path, server, monkeypatch):
+    """A test model index whose weights the local server publishes."""
+    files = tmp_path / 'published'
+    files.mkdir()
+    entries = []
+
+    def publish(name, config, state, style):
+        raw = tmp_path / 'raw.bin'
+        torch.save({'state_dict': state, 'meta': {}}, raw)
+        data = raw.read_bytes()
+        if style == 'mmdet':
+            filename = f'{name}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+            convention, fmt = 'sha256-prefix', 'mmdet'
+        else:  # mmseg: the suffix is not a hash of the served file
+            filename = f'{name}_20200711-0badc0de.pth'
+            convention, fmt = 'mmseg-sha256-prefix', 'mmseg'
+        (files / filename).write_bytes(data)
+        server.files[f'/zoo/{filename}'] = (data, 'ok')
+        entries.append(
+            {
+                'Name': name,
+                'Config': config,
+                'Weights': f'{server.url}/zoo/{filename}',
+                'Metadata': {
+                    'Publisher': fmt,
+                    'Weight Format': fmt,
+                    'Hash Convention': convention,
+                },
+            }
+        )
+        return filename
+
+    sem = _random_model(SEM_CONFIG, 0)
+    ins = _random_model(INS_CONFIG, 1)
+    names = dict(
+        sem=publish(
+            'sem_model',
+            SEM_CONFIG,
+            _to_mmseg_layout(sem.state_dict()),
+            'mmseg',
+        ),
+        ins=publish(
+            'ins_model',
+            INS_CONFIG,
+            _to_mmdet_layout(ins.state_dict()),
+            'mmdet',
+        ),
+    )
+    index = tmp_path / 'index'
+    index.mkdir()
+    (index / 'model-index.yml').write_text(
+        yaml.safe_dump({'Import': ['metafile.yaml']})
+    )
+    (index / 'metafile.yaml').write_text(yaml.safe_dump({'Models': entries}))
+    monkeypatch.setattr(hub, 'zoo_root', lambda: str(index))
+    cache = tmp_path / 'cache'
+    monkeypatch.setenv('TORCH_HOME', str(cache))
+    monkeypatch.delenv(hub.MIRRORS_ENV, raising=False)
+    monkeypatch.delenv(hub.CHECKPOINT_DIR_ENV, raising=False)
+    return dict(
+        names=names,
+        files=files,
+        cache=osp.join(str(cache), 'hub', 'checkpoints'),
+    )
+
+
+def _cache_listing(zoo):
+    if not osp.isdir(zoo['cache']):
+        return []
+    return sorted(os.listdir(zoo['cache']))
+
+
+def test_download_verifies_and_records(zoo, server):
+    path = hub.download_checkpoint('ins_model', progress=False)
+    assert osp.basename(path) == zoo['names']['ins']
+    assert _cache_listing(zoo) == sorted(
+        [zoo['names']['ins'], 'mmpointrend-sha256.json']
+    )
+    # A second call uses the cache: no new request.
+    before = len(server.requests)
+    assert hub.download_checkpoint('ins_model', progress=False) == path
+    assert len(server.requests) == before
+    # A cached file that changes no longer matches its recorded sha256.
+    with open(path, 'ab') as f:
+        f.write(b'x')
+    with pytest.raises(hub.ChecksumError, match='recorded'):
+        hub.download_checkpoint('ins_model', progress=False)
+
+
+def test_corrupt_download_is_refused_and_not_cached(zoo, server):
+    name = zoo['names']['ins']
+    data, _ = server.files[f'/zoo/{name}']
+    server.files[f'/zoo/{name}'] = (data[:-10] + b'0123456789', 'ok')
+    with pytest.raises(hub.DownloadError, match='promises sha256'):
+        hub.download_checkpoint('ins_model', progress=False)
+    assert [f for f in _cache_listing(zoo) if 'ins_model' in f] == []
+
+
+def test_interrupted_transfer_leaves_nothing(zoo, server):
+    name = zoo['names']['ins']
+    data, _ = server.files[f'/zoo/{name}']
+    server.files[f'/zoo/{name}'] = (data, 'truncate')
+    with pytest.raises(hub.DownloadError):
+        hub.download_checkpoint('ins_model', progress=False)
+    assert [f for f in _cache_listing(zoo) if 'ins_model' in f] == []
+
+
+def test_mirrors_are_tried_in_order(zoo, server, monkeypatch):
+    name = zoo['names']['ins']
+    data, _ = server.files[f'/zoo/{name}']
+    server.files[f'/good/{name}'] = (data, 'ok')
+    server.files[f'/zoo/{name}'] = (b'', '404')  # the publisher is down
+    monkeypatch.setenv(
+        hub.MIRRORS_ENV, f'{server.url}/missing, {server.url}/good'
+    )
+    path = hub.download_checkpoint('ins_model', progress=False)
+    assert osp.isfile(path)
+    assert server.requests[-2:] == [f'/missing/{name}', f'/good/{name}']
+
+
+def test_offline_error_names_the_file_and_where_to_put_it(zoo, server):
+    name = zoo['names']['sem']
+    server.files[f'/zoo/{name}'] = (b'', '404')
+    with pytest.raises(hub.DownloadError) as info:
+        hub.download_checkpoint('sem_model', progress=False)
+    message = str(info.value)
+    assert name in message and osp.join(zoo['cache'], name) in message
+    assert hub.CHECKPOINT_DIR_ENV in message
+
+
+def test_local_folder_of_predownloaded_files(zoo, server, monkeypatch):
+    monkeypatch.setenv(hub.CHECKPOINT_DIR_ENV, str(zoo['files']))
+    before = len(server.requests)
+    path = hub.download_checkpoint('ins_model', progress=False)
+    assert osp.isfile(path) and len(server.requests) == before
+
+
+def test_unknown_name_suggests_close_ones(zoo):
+    with pytest.raises(KeyError, match='Did you mean ins_model'):
+        hub.get_model_info('ins_modle')
+
+
+def test_unverifiable_publisher_is_said_plainly(zoo):
+    with pytest.warns(UserWarning, match='cannot be verified'):
+        hub.download_checkpoint('sem_model', progress=False)
+
+
+@pytest.fixture(scope='module')
+def image(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('synthetic'))
+    generate_synthetic_dataset(root, num_train=1, num_val=1, size=128, seed=8)
+    return sorted(glob.glob(osp.join(root, 'img_dir', 'val', '*')))[0]
+
+
+@pytest.mark.parametrize('key,tool', [('sem', 'mmseg'), ('ins', 'mmdet')])
+def test_zoo_weights_predict_like_the_converted_file(zoo, image, key, tool):
+    """Download by name -> convert on load -> same predictions as a file
+    converted with the command-line converter.
+    """
+    from conftest import run_tool
+
+    name = f'{key}_model'
+    ours = init_model(name)
+    converted = osp.join(osp.dirname(zoo['cache']), 'converted.pth')
+    proc = run_tool(
+        f'tools/model_converters/{tool}2mmpointrend.py',
+        osp.join(zoo['files'], zoo['names'][key]),
+        converted,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = SEM_CONFIG if key == 'sem' else INS_CONFIG
+    reference = init_model(config, converted)
+    a, b = inference_model(ours, image), inference_model(reference, image)
+    if key == 'sem':
+        assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+        assert a.seg_logits.data.std() > 0
+    else:
+        assert torch.equal(a.pred_instances.bboxes, b.pred_instances.bboxes)
+        assert torch.equal(a.pred_instances.masks, b.pred_instances.masks)
