@@ -178,9 +178,7 @@ def test_mmdet_checkpoint_of_published_shapes(detector, tmp_path):
 
 
 def test_foreign_checkpoints_convert_on_load(detector, tmp_path):
-    """tools/test.py, load_from and init_model take published files as is:
-    detectron2 pickles (current and pre-Nov-2020 names) and mmdet files.
-    """
+    """Published detectron2 pickles (current and pre-Nov-2020) load as is."""
     import re
 
     from mmpointrend.utils.checkpoint import load_from_safe_local

@@ -294,9 +294,7 @@ def image(tmp_path_factory):
 
 @pytest.mark.parametrize('key,tool', [('sem', 'mmseg'), ('ins', 'mmdet')])
 def test_zoo_weights_predict_like_the_converted_file(zoo, image, key, tool):
-    """Download by name -> convert on load -> same predictions as a file
-    converted with the command-line converter.
-    """
+    """Zoo name -> download -> convert on load = the converter CLI's file."""
     from conftest import run_tool
 
     name = f'{key}_model'
