@@ -73,6 +73,10 @@ EOF
   # Only stardist's bundled DSB2018 image is used (its dependencies include
   # TensorFlow, which nothing here needs).
   "${pip[@]}" -q --no-deps stardist==0.9.2
+  # openmim (for `mim download mmpointrend ...`) without its dataset-download
+  # dependencies: they pin setuptools 60 and an old rich, which break torch.
+  "${pip[@]}" -q --no-deps openmim==0.3.9
+  "${pip[@]}" -q -r "$REPO/requirements/mim.txt"
   "${pip[@]}" -q --no-build-isolation -e "$REPO[tests]"
   "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet'
   echo "$want" > "$stamp"
