@@ -68,3 +68,17 @@ def test_recipe_rows_match_the_configs():
         name = re.search(r'_(\d+)xb(\d+)-', osp.basename(config))
         if name:
             assert name.groups() == (gpus, per_gpu), config
+
+
+def test_model_zoo_page_is_generated_from_the_metafiles():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, 'tools/misc/gen_model_zoo.py', '--check'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

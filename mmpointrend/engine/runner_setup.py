@@ -234,6 +234,7 @@ def run_cli(main: Callable[[], None]) -> None:
     import sys
 
     from mmpointrend.engine import CheckpointMismatchError
+    from mmpointrend.hub import ChecksumError, DownloadError
     from mmpointrend.utils.checkpoint import (
         CorruptCheckpointError,
         UnsafeCheckpointError,
@@ -253,6 +254,8 @@ def run_cli(main: Callable[[], None]) -> None:
         CheckpointMismatchError,
         FileNotFoundError,
         IsADirectoryError,
+        ChecksumError,
+        DownloadError,
     ) as exc:
         fail(str(exc))
     except ValueError as exc:
@@ -260,7 +263,8 @@ def run_cli(main: Callable[[], None]) -> None:
             fail(str(exc))
         raise
     except KeyError as exc:
-        if 'no mmpointrend counterpart' in str(exc):  # foreign checkpoint
+        known = ('no mmpointrend counterpart', 'in the mmpointrend model zoo')
+        if any(text in str(exc) for text in known):  # checkpoint, zoo name
             fail(str(exc.args[0]))
         hint = scope_hint(exc)
         if hint is None:
