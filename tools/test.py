@@ -17,6 +17,7 @@ from mmpointrend.engine.runner_setup import (
     die_with_parent,
     finish_distributed,
     load_config,
+    UsageError,
     run_cli,
 )
 from mmpointrend.utils.checkpoint import TRUST_ENV
@@ -32,6 +33,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         '--out', help='dump raw predictions to this folder (mmseg format)'
+    )
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="test-time augmentation with the config's tta_pipeline and "
+        'tta_model (multi-scale + flip for the semantic configs)',
     )
     add_common_args(parser)
     args = parser.parse_args()
@@ -59,6 +66,16 @@ def main() -> None:
         min_fit=1.0,
     )
     cfg.load_from = args.checkpoint
+    if args.tta:
+        missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+        if missing:
+            raise UsageError(
+                f'--tta needs {missing} in the config (see configs/_base_/'
+                'datasets/synthetic_seg.py, or mmseg dataset bases)'
+            )
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
     if args.show_dir:
         hook = cfg.default_hooks.get('visualization')
         if hook is None:

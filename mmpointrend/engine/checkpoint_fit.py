@@ -138,12 +138,27 @@ class CheckpointFitHook(Hook):
             runner (Runner): The runner.
             checkpoint (dict): The loaded checkpoint.
         """
+        from mmengine.model import BaseTTAModel
+
         state = checkpoint.get('state_dict', checkpoint)
         source = checkpoint.get('meta', {}).get('converted_from') or (
             runner._load_from or 'the checkpoint'
         )
+        model = runner.model
+        if isinstance(model, BaseTTAModel):
+            # MMEngine loads into the TTA wrapper itself (keys 'module.*')
+            # after stripping one leading 'module.' from the checkpoint's
+            # keys, so a plain checkpoint would fit nothing and the wrapped
+            # model would keep random weights: prefix twice.
+            model = model.module
+            prefixed = {f'module.module.{k}': v for k, v in state.items()}
+            if 'state_dict' in checkpoint:
+                checkpoint['state_dict'] = prefixed
+            else:
+                checkpoint.clear()
+                checkpoint.update(prefixed)
         share = check_checkpoint_fit(
-            runner.model, state, self.min_fit, source=str(source)
+            model, state, self.min_fit, source=str(source)
         )
         if share < 1.0:
             runner.logger.warning(

@@ -221,6 +221,10 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+class UsageError(ValueError):
+    """A command-line request the config cannot serve (exit status 2)."""
+
+
 def run_cli(main: Callable[[], None]) -> None:
     """Run a tool's ``main``, turning known user errors into one-line exits.
 
@@ -256,6 +260,7 @@ def run_cli(main: Callable[[], None]) -> None:
         IsADirectoryError,
         ChecksumError,
         DownloadError,
+        UsageError,
     ) as exc:
         fail(str(exc))
     except ValueError as exc:
