@@ -13,11 +13,11 @@ from mmengine.runner import Runner
 
 import mmpointrend  # noqa: F401  (checkpoint-loading fix for torch >= 2.6)
 from mmpointrend.engine.runner_setup import (
+    UsageError,
     add_common_args,
     die_with_parent,
     finish_distributed,
     load_config,
-    UsageError,
     run_cli,
 )
 from mmpointrend.utils.checkpoint import TRUST_ENV

@@ -146,17 +146,8 @@ class CheckpointFitHook(Hook):
         )
         model = runner.model
         if isinstance(model, BaseTTAModel):
-            # MMEngine loads into the TTA wrapper itself (keys 'module.*')
-            # after stripping one leading 'module.' from the checkpoint's
-            # keys, so a plain checkpoint would fit nothing and the wrapped
-            # model would keep random weights: prefix twice.
+            # --tta: the runner loads the weights into the wrapped model.
             model = model.module
-            prefixed = {f'module.module.{k}': v for k, v in state.items()}
-            if 'state_dict' in checkpoint:
-                checkpoint['state_dict'] = prefixed
-            else:
-                checkpoint.clear()
-                checkpoint.update(prefixed)
         share = check_checkpoint_fit(
             model, state, self.min_fit, source=str(source)
         )
