@@ -28,6 +28,9 @@ CONFIGS = {
     'instance': 'configs/synthetic/'
     'pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
 }
+#: Detections drawn by the instance demo: the threshold a user would pick
+#: (the validation metrics use every detection).
+SCORE_THR = 0.5
 #: The metric printed at the end for each task.
 METRICS = {
     'semantic': ('mIoU', 'mBIoU'),
@@ -85,9 +88,9 @@ def main() -> None:
     start = time.perf_counter()
     data_root = osp.abspath(osp.join(ROOT, args.data_root))
     if dataset_is_complete(data_root):
-        print(f'[1/3] dataset found at {data_root}')
+        print(f'[1/4] dataset found at {data_root}')
     else:
-        print(f'[1/3] writing the synthetic dataset to {data_root}')
+        print(f'[1/4] writing the synthetic dataset to {data_root}')
         print(generate_synthetic_dataset(data_root))
 
     config = CONFIGS[args.task]
@@ -108,7 +111,7 @@ def main() -> None:
     if args.iters is not None:
         options += schedule_options(args.iters, poly=args.task == 'semantic')
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
-    print(f'[2/3] training {config} on {args.nproc} processes')
+    print(f'[2/4] training {config} on {args.nproc} processes')
     _stream(
         [
             'bash',
@@ -125,7 +128,7 @@ def main() -> None:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
 
-    print(f'[3/3] evaluating {checkpoint}')
+    print(f'[3/4] evaluating {checkpoint}')
     test_dir = osp.join(work_dir, 'test')
     _stream(
         [
@@ -152,12 +155,26 @@ def main() -> None:
     images = glob.glob(
         osp.join(work_dir, 'predictions', '**', '*.png'), recursive=True
     )
+    print('[4/4] predicting a few validation images with mmpointrend.apis')
+    from mmpointrend.apis import PointRendInferencer
+
+    val_dir = osp.join(data_root, 'img_dir', 'val')
+    sample = sorted(glob.glob(osp.join(val_dir, '*.png')))[:4]
+    inferencer = PointRendInferencer(
+        osp.join(ROOT, config), weights=checkpoint, device='cpu'
+    )
+    infer_dir = osp.join(work_dir, 'inference')
+    kwargs = dict(out_dir=infer_dir)
+    if args.task == 'instance':
+        kwargs.update(no_save_pred=False, pred_score_thr=SCORE_THR)
+    inferencer(sample, **kwargs)
     print(f'\n=== demo finished in {time.perf_counter() - start:.0f} s ===')
     for key in METRICS[args.task]:
         print(f'{key} (val): {metrics.get(key, "n/a")}')
     print(f'checkpoint:       {checkpoint}')
     print(f'training logs:    {work_dir}')
     print(f'prediction PNGs:  {len(images)} under {work_dir}/predictions')
+    print(f'inference API:    {len(sample)} images under {infer_dir}/vis')
 
 
 if __name__ == '__main__':

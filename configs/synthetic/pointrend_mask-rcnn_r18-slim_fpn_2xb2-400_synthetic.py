@@ -77,6 +77,8 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1),
-    visualization=dict(type='DetVisualizationHook', draw=True, interval=4))
+    # draw what a user would keep (the metrics use every detection)
+    visualization=dict(
+        type='DetVisualizationHook', draw=True, interval=4, score_thr=0.5))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
