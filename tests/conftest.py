@@ -6,6 +6,15 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The small CPU configs most runner-level tests use.
+SEM_CONFIG = osp.join(
+    ROOT,
+    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+)
+INS_CONFIG = osp.join(
+    ROOT,
+    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+)
 
 
 def run_tool(script, *args):

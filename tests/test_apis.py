@@ -9,7 +9,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import run_tool
+from conftest import INS_CONFIG, SEM_CONFIG, run_tool
 
 from mmpointrend.apis import (
     PointRendDetInferencer,
@@ -23,14 +23,6 @@ from mmpointrend.engine import CheckpointMismatchError
 from mmpointrend.testing import build_model_from_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEM_CONFIG = osp.join(
-    ROOT,
-    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
-)
-INS_CONFIG = osp.join(
-    ROOT,
-    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
-)
 
 
 @pytest.fixture(scope='module')

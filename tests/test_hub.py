@@ -20,6 +20,7 @@ import threading
 import pytest
 import torch
 import yaml
+from conftest import INS_CONFIG, SEM_CONFIG
 
 from mmpointrend import hub
 from mmpointrend.apis import inference_model, init_model
@@ -27,14 +28,6 @@ from mmpointrend.datasets import generate_synthetic_dataset
 from mmpointrend.testing import build_model_from_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEM_CONFIG = osp.join(
-    ROOT,
-    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
-)
-INS_CONFIG = osp.join(
-    ROOT,
-    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
-)
 MAX_REQUESTS = 200
 LIFETIME = 600
 

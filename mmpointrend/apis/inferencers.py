@@ -59,9 +59,6 @@ class PointRendSegInferencer(_ZooMixin, MMSegInferencer):
         **kwargs: Passed to :class:`mmseg.apis.MMSegInferencer`.
     """
 
-    def __init__(self, model, weights=None, device=None, **kwargs) -> None:
-        super().__init__(model=model, weights=weights, device=device, **kwargs)
-
 
 class PointRendDetInferencer(_ZooMixin, DetInferencer):
     """:class:`mmdet.apis.DetInferencer` for instance PointRend.
@@ -75,9 +72,6 @@ class PointRendDetInferencer(_ZooMixin, DetInferencer):
         device (str, optional): Device. Defaults to CUDA when available.
         **kwargs: Passed to :class:`mmdet.apis.DetInferencer`.
     """
-
-    def __init__(self, model, weights=None, device=None, **kwargs) -> None:
-        super().__init__(model=model, weights=weights, device=device, **kwargs)
 
 
 def PointRendInferencer(model, weights=None, device=None, **kwargs):  # noqa: N802

@@ -112,34 +112,3 @@ def tiny_segmentor_cfg(**overrides) -> dict:
     cfg = copy.deepcopy(_TINY)
     cfg.update(overrides)
     return cfg
-
-
-def build_model_from_config(config, cfg_options: dict | None = None):
-    """Build a config's model without weights (see ``apis.build_model``).
-
-    Args:
-        config (str | Config): Config path (or ``pkg::path``), or a loaded
-            config.
-        cfg_options (dict, optional): Overrides merged into the config.
-
-    Returns:
-        tuple: The model and the (possibly updated) config.
-    """
-    from mmpointrend.apis.inference import build_model
-
-    return build_model(config, cfg_options)
-
-
-def resolve_config(spec: str, root: str | None = None) -> str:
-    """File path of a config (see ``apis.resolve_config``).
-
-    Args:
-        spec (str): ``pkg::rel/path.py`` or a path.
-        root (str, optional): Folder that relative paths start from.
-
-    Returns:
-        str: An existing file path.
-    """
-    from mmpointrend.apis.inference import resolve_config as resolve
-
-    return resolve(spec, root)

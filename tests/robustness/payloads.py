@@ -13,16 +13,9 @@ import subprocess
 import sys
 
 import torch
+from conftest import INS_CONFIG, SEM_CONFIG  # noqa: F401  (re-exported)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SEM_CONFIG = osp.join(
-    ROOT,
-    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
-)
-INS_CONFIG = osp.join(
-    ROOT,
-    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
-)
 
 
 class RunsCommand:
