@@ -26,7 +26,7 @@ CONFIGS = {
     'semantic': 'configs/synthetic/'
     'pointrend_fpn_r18-slim_2xb4-1500_synthetic-160x160.py',
     'instance': 'configs/synthetic/'
-    'pointrend_mask-rcnn_r18-slim_fpn_2xb2-1000_synthetic-320.py',
+    'pointrend_mask-rcnn_r18-slim_fpn_2xb2-650_synthetic-320.py',
 }
 #: Training images the demo generates: enough that the small models learn
 #: shapes rather than memorise textures (about 40 s to write).
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument(
         '--iters',
         type=_positive_int,
-        help='override the schedule length (semantic 1500, instance 1000)',
+        help='override the schedule length (semantic 1500, instance 650)',
     )
     args = parser.parse_args()
 
