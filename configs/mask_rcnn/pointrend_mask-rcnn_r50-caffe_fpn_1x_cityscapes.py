@@ -11,5 +11,6 @@ model = dict(
         norm_cfg=dict(requires_grad=False),
         style='caffe',
         init_cfg=dict(
+            _delete_=True,
             type='Pretrained',
             checkpoint='open-mmlab://detectron2/resnet50_caffe')))
