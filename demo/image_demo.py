@@ -19,7 +19,6 @@ cells each subdivision step re-predicted.
 
 import argparse
 import glob
-import os
 import os.path as osp
 import sys
 
@@ -28,7 +27,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmpointrend import visualization as vis  # noqa: E402
 from mmpointrend.apis import PointRendInferencer  # noqa: E402
 from mmpointrend.engine.runner_setup import run_cli  # noqa: E402
-from mmpointrend.utils.checkpoint import TRUST_ENV  # noqa: E402
 from mmpointrend.utils.ckpt_io import add_trust_argument  # noqa: E402
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -69,8 +67,6 @@ def main() -> None:
     )
     add_trust_argument(parser)
     args = parser.parse_args()
-    if args.trust_checkpoint:
-        os.environ[TRUST_ENV] = '1'
     images = _images(args.image)
     inferencer = PointRendInferencer(
         args.model, weights=args.weights, device=args.device

@@ -39,7 +39,6 @@ import tempfile
 import urllib.request
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
 
@@ -428,23 +427,3 @@ def resolve(model: str) -> tuple[str, str | None, ModelInfo | None]:
         return model, None, None
     info = get_model_info(model)
     return info.config, info.weights, info
-
-
-def model_info_dict(info: ModelInfo) -> dict[str, Any]:
-    """A JSON-friendly view of an entry (for tools and docs).
-
-    Args:
-        info (ModelInfo): The entry.
-
-    Returns:
-        dict: Its fields.
-    """
-    return dict(
-        name=info.name,
-        config=info.config,
-        weights=info.weights,
-        publisher=info.publisher,
-        weight_format=info.weight_format,
-        hash_convention=info.hash_convention,
-        results=info.results,
-    )

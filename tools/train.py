@@ -21,7 +21,6 @@ from mmpointrend.engine.runner_setup import (
     load_config,
     run_cli,
 )
-from mmpointrend.utils.checkpoint import TRUST_ENV
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,8 +43,6 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    if args.trust_checkpoint:
-        os.environ[TRUST_ENV] = '1'
     if args.launcher == 'pytorch':
         die_with_parent()
     return args

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import os.path as osp
 import sys
@@ -14,11 +13,11 @@ from typing import Any
 import torch
 
 from .checkpoint import (
+    TRUST_ENV,
     CorruptCheckpointError,
     UnsafeCheckpointError,
     load_checkpoint_file,
     load_weights_pickle,
-    trusted_checkpoints,
 )
 
 #: ``meta`` keys of a source checkpoint that describe the classes; carried
@@ -167,13 +166,7 @@ def convert_checkpoint_cli(
                 load_weights_pickle(args.src), args.src
             )
         else:
-            trust = (
-                trusted_checkpoints
-                if args.trust_checkpoint
-                else (contextlib.nullcontext)
-            )
-            with trust():
-                ckpt = load_checkpoint_file(args.src, map_location='cpu')
+            ckpt = load_checkpoint_file(args.src, map_location='cpu')
             weights, meta = _read_state_dict(ckpt, args.src)
         converted, renamed = convert(weights)
         if not converted:
@@ -196,15 +189,28 @@ def convert_checkpoint_cli(
     print(f'{len(renamed)} keys renamed, {len(converted)} saved to {args.dst}')
 
 
+class _TrustAction(argparse.Action):
+    """``--trust-checkpoint``: opt this process (and its children) in."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ[TRUST_ENV] = '1'
+        setattr(namespace, self.dest, True)
+
+
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--trust-checkpoint`` (opt in to a full unpickle) to a parser.
+
+    Given on the command line it sets ``MMPOINTREND_TRUST_CHECKPOINTS=1`` for
+    the process, so every loader and any worker it starts honour it.
 
     Args:
         parser (argparse.ArgumentParser): Parser to extend.
     """
     parser.add_argument(
         '--trust-checkpoint',
-        action='store_true',
+        nargs=0,
+        action=_TrustAction,
+        default=False,
         help='load checkpoints that hold arbitrary Python objects with a full '
         'unpickle (runs code from the file): only for files you trust',
     )

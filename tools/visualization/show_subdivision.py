@@ -22,7 +22,6 @@ from mmengine.config import DictAction
 
 from mmpointrend import visualization as vis
 from mmpointrend.engine.runner_setup import run_cli
-from mmpointrend.utils.checkpoint import TRUST_ENV
 from mmpointrend.utils.ckpt_io import add_trust_argument
 
 
@@ -48,8 +47,6 @@ def main() -> None:
     )
     add_trust_argument(parser)
     args = parser.parse_args()
-    if args.trust_checkpoint:
-        os.environ[TRUST_ENV] = '1'
     model, cfg = vis.load_model(
         args.config, args.checkpoint, args.device, args.cfg_options
     )
