@@ -14,13 +14,12 @@ import hashlib
 import http.server
 import os
 import os.path as osp
-import re
 import threading
 
 import pytest
 import torch
 import yaml
-from conftest import INS_CONFIG, SEM_CONFIG
+from conftest import INS_CONFIG, SEM_CONFIG, to_foreign_layout
 
 from mmpointrend import hub
 from mmpointrend.apis import inference_model, init_model
@@ -83,43 +82,6 @@ def server():
         yield srv
 
 
-def _to_mmseg_layout(state: dict) -> dict:
-    """Our semantic keys back in mmseg's PointHead layout."""
-    out = {}
-    for key, value in state.items():
-        key = re.sub(
-            r'^decode_head\.1\.mlp\.fcs\.(\d+)\.',
-            r'decode_head.1.fcs.\1.conv.',
-            key,
-        )
-        key = key.replace(
-            'decode_head.1.mlp.predictor.', 'decode_head.1.fc_seg.'
-        )
-        out[key] = value
-    return out
-
-
-def _to_mmdet_layout(state: dict) -> dict:
-    """Our instance keys back in mmdet's PointRendRoIHead layout."""
-    out = {}
-    for key, value in state.items():
-        key = re.sub(
-            r'^roi_head\.point_head\.mlp\.fcs\.(\d+)\.',
-            r'roi_head.point_head.fcs.\1.conv.',
-            key,
-        )
-        key = key.replace(
-            'roi_head.point_head.mlp.predictor.',
-            'roi_head.point_head.fc_logits.',
-        )
-        key = key.replace(
-            'roi_head.mask_head.downsample_conv.',
-            'roi_head.mask_head.downsample_conv.conv.',
-        )
-        out[key] = value
-    return out
-
-
 def _random_model(config, seed):
     torch.manual_seed(seed)
     model, _ = build_model_from_config(config)
@@ -169,13 +131,13 @@ def zoo(tmp_path, server, monkeypatch):
         sem=publish(
             'sem_model',
             SEM_CONFIG,
-            _to_mmseg_layout(sem.state_dict()),
+            to_foreign_layout(sem.state_dict(), 'mmseg'),
             'mmseg',
         ),
         ins=publish(
             'ins_model',
             INS_CONFIG,
-            _to_mmdet_layout(ins.state_dict()),
+            to_foreign_layout(ins.state_dict(), 'mmdet'),
             'mmdet',
         ),
     )

@@ -316,24 +316,12 @@ def test_converter_non_dict_and_empty_inputs(tmp_path):
 
 
 def test_converted_checkpoint_keeps_classes_for_init_model(tmp_path):
-    import re
-
+    from conftest import to_foreign_layout
     from mmseg.apis import init_model
 
     model, _ = build_model_from_config(SEM_CONFIG)
     # Our keys back in mmseg's PointHead layout (the converter's input).
-    state = {
-        re.sub(
-            r'^decode_head\.1\.mlp\.predictor\.',
-            'decode_head.1.fc_seg.',
-            re.sub(
-                r'^decode_head\.1\.mlp\.fcs\.(\d+)\.',
-                r'decode_head.1.fcs.\1.conv.',
-                k,
-            ),
-        ): v
-        for k, v in model.state_dict().items()
-    }
+    state = to_foreign_layout(model.state_dict(), 'mmseg')
     classes = ('background', 'star', 'polygon', 'bar', 'ring')
     src = tmp_path / 'mmseg.pth'
     meta = dict(dataset_meta=dict(classes=classes, palette=[[0, 0, 0]] * 5))
