@@ -137,6 +137,43 @@ _D2_FIXED = {
 }
 
 
+def _d2_semantic_key(name: str) -> str | None:
+    """Map a detectron2 ``PointRendSemSegHead`` weight to mmseg/our names.
+
+    detectron2's ``SemSegFPNHead`` registers one ``nn.Sequential`` per
+    level (``p2``..``p5``) of [conv(+GN), upsample, conv(+GN), ...];
+    mmseg's ``FPNHead.scale_heads[i]`` interleaves ``ConvModule`` and
+    ``Upsample`` the same way, so the index inside the level carries over
+    unchanged.
+    """
+    match = re.fullmatch(
+        r'sem_seg_head\.coarse_sem_seg_head\.p(\d)\.(\d+)\.'
+        r'(weight|bias|norm\.weight|norm\.bias)',
+        name,
+    )
+    if match:
+        level, index, param = match.groups()
+        param = (
+            param.replace('norm.', 'gn.')
+            if 'norm' in param
+            else (f'conv.{param}')
+        )
+        return f'decode_head.0.scale_heads.{int(level) - 2}.{index}.{param}'
+    match = re.fullmatch(
+        r'sem_seg_head\.(coarse_sem_seg_head\.predictor|point_head\.fc(\d)|'
+        r'point_head\.predictor)\.(weight|bias)',
+        name,
+    )
+    if match is None:
+        return None
+    module, fc, param = match.groups()
+    if module.endswith('coarse_sem_seg_head.predictor'):
+        return f'decode_head.0.conv_seg.{param}'
+    if fc is not None:
+        return f'decode_head.1.mlp.fcs.{int(fc) - 1}.{param}'
+    return f'decode_head.1.mlp.predictor.{param}'
+
+
 #: detectron2 renamed its PointRend mask-head weights on 2020-11-13 (models
 #: ``model_final_88c6f8``/``3c3198``/``318a02`` and earlier use the old names).
 _D2_OLD_NAMES = (
@@ -165,14 +202,18 @@ def _d2_current_name(name: str) -> str:
 def convert_detectron2_pointrend(
     weights: dict,
 ) -> tuple[OrderedDict, list[str]]:
-    """Convert a detectron2 PointRend R-CNN (R50/R101-FPN) to our keys.
+    """Convert a detectron2 PointRend model (R-CNN or semantic) to our keys.
 
-    Covers the backbone (caffe-style ResNet with frozen BN), FPN, RPN, box
-    head, coarse mask head and point head of detectron2's model-zoo
-    pickles; the target model is mmdet's Mask R-CNN (caffe ResNet, FPN) with
-    :class:`~mmpointrend.models.PointRendMaskRoIHead`. detectron2's frozen
-    BN layers store ``weight``, ``bias``, ``running_mean`` and
-    ``running_var`` like mmdet's BN, so they map one to one. Class order
+    Covers the backbone (caffe-style ResNet/ResNeXt with frozen BN), FPN,
+    RPN, box head, coarse mask head and point head of detectron2's instance
+    model-zoo pickles, whose target is mmdet's Mask R-CNN (caffe ResNet, FPN)
+    with :class:`~mmpointrend.models.PointRendMaskRoIHead`; and the
+    ``SemSegFPNHead`` + point head of its semantic model, whose target is
+    ``configs/sem_fpn/pointrend_fpn_r101-caffe_gn-head_*`` (mmseg ResNet and
+    FPN, ``FPNHead`` with GroupNorm, :class:`PointRendSemSegHead`).
+    detectron2's frozen BN layers store ``weight``, ``bias``,
+    ``running_mean`` and ``running_var`` like mmdet's BN, so they map one
+    to one. Class order
     (background last) and box-delta layout are the same in both libraries.
 
     Args:
@@ -203,6 +244,8 @@ def convert_detectron2_pointrend(
                 kind, level, param = match.groups()
                 module = 'lateral_convs' if kind == 'lateral' else 'fpn_convs'
                 new = f'neck.{module}.{int(level) - 2}.conv.{param}'
+        elif name.startswith('sem_seg_head.'):
+            new = _d2_semantic_key(name)
         else:
             stem, _, param = name.rpartition('.')
             if stem in _D2_FIXED:
@@ -213,7 +256,8 @@ def convert_detectron2_pointrend(
                 continue
             raise KeyError(
                 f'no mmpointrend counterpart for detectron2 weight {name!r}; '
-                'only PointRend R-CNN R50/R101-FPN checkpoints are supported'
+                'only PointRend R-CNN and SemanticFPN checkpoints are '
+                'supported'
             )
         out[new] = tensor
     return out, skipped

@@ -35,6 +35,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import sys
 import tempfile
 import urllib.request
 import warnings
@@ -427,3 +428,51 @@ def resolve(model: str) -> tuple[str, str | None, ModelInfo | None]:
         return model, None, None
     info = get_model_info(model)
     return info.config, info.weights, info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mmpointrend.hub {list,download}``: the zoo from a shell.
+
+    Works for every kind of install (``mim download`` needs a wheel
+    install: openmim looks for the package beside its installed metadata,
+    which an editable install does not have).
+
+    Args:
+        argv (list[str], optional): Arguments; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        int: Exit status (0 ok, 1 download failed, 2 unknown name).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog='python -m mmpointrend.hub',
+        description='List the model zoo or download verified weights.',
+    )
+    sub = parser.add_subparsers(dest='command', required=True)
+    ls = sub.add_parser('list', help='model names (optionally filtered)')
+    ls.add_argument('pattern', nargs='?', help='regex, e.g. cityscapes')
+    dl = sub.add_parser('download', help='download and verify weights')
+    dl.add_argument('names', nargs='+', help='model names')
+    dl.add_argument(
+        '--dest', help='folder for the files (default: the torch hub cache)'
+    )
+    args = parser.parse_args(argv)
+    if args.command == 'list':
+        for name in list_models(args.pattern):
+            print(name)
+        return 0
+    for name in args.names:
+        try:
+            print(download_checkpoint(name, folder=args.dest))
+        except KeyError as exc:
+            print(f'error: {exc.args[0]}', file=sys.stderr)
+            return 2
+        except (DownloadError, ChecksumError) as exc:
+            print(f'error: {exc}', file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

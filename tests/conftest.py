@@ -64,3 +64,44 @@ def to_foreign_layout(state: dict, layout: str) -> dict:
             key = re.sub(pattern, repl, key)
         out[key] = value
     return out
+
+
+def to_detectron2_layout(state: dict) -> dict:
+    """Our Mask R-CNN state dict as a detectron2 model-zoo ``model`` dict.
+
+    Names as in detectron2's PointRend R-CNN pickles, values as numpy arrays
+    (what its ``.pkl`` files hold); BN batch counters are dropped, as
+    detectron2's frozen BN has none.
+    """
+    import re
+
+    from mmpointrend.converters import _D2_FIXED
+
+    inverse = {ours: theirs for theirs, ours in _D2_FIXED.items()}
+
+    def name(key: str) -> str:
+        stem, _, param = key.rpartition('.')
+        if stem in inverse:
+            return f'{inverse[stem]}.{param}'
+        if key.startswith('neck.'):
+            kind, level = re.match(r'neck\.(\w+)_convs\.(\d)\.', key).groups()
+            kind = 'lateral' if kind == 'lateral' else 'output'
+            return f'backbone.fpn_{kind}{int(level) + 2}.{param}'
+        stem_match = re.fullmatch(r'backbone\.(conv1|bn1)\.(\w+)', key)
+        if stem_match:
+            norm = '.norm' if stem_match.group(1) == 'bn1' else ''
+            return f'backbone.bottom_up.stem.conv1{norm}.{param}'
+        layer, block, rest = re.fullmatch(
+            r'backbone\.layer(\d)\.(\d+)\.(.+)', key
+        ).groups()
+        prefix = f'backbone.bottom_up.res{int(layer) + 1}.{block}'
+        rest = re.sub(r'^downsample\.0\.', 'shortcut.', rest)
+        rest = re.sub(r'^downsample\.1\.', 'shortcut.norm.', rest)
+        rest = re.sub(r'^bn(\d)\.', r'conv\1.norm.', rest)
+        return f'{prefix}.{rest}'
+
+    return {
+        name(key): value.detach().cpu().numpy()
+        for key, value in state.items()
+        if not key.endswith('num_batches_tracked')
+    }

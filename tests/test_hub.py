@@ -14,12 +14,18 @@ import hashlib
 import http.server
 import os
 import os.path as osp
+import pickle
 import threading
 
 import pytest
 import torch
 import yaml
-from conftest import INS_CONFIG, SEM_CONFIG, to_foreign_layout
+from conftest import (
+    INS_CONFIG,
+    SEM_CONFIG,
+    to_detectron2_layout,
+    to_foreign_layout,
+)
 
 from mmpointrend import hub
 from mmpointrend.apis import inference_model, init_model
@@ -101,14 +107,23 @@ def zoo(tmp_path, server, monkeypatch):
 
     def publish(name, config, state, style):
         raw = tmp_path / 'raw.bin'
-        torch.save({'state_dict': state, 'meta': {}}, raw)
+        if style == 'detectron2':  # a plain pickle of numpy arrays
+            with open(raw, 'wb') as f:
+                pickle.dump({'model': state, '__author__': 'test'}, f)
+        else:
+            torch.save({'state_dict': state, 'meta': {}}, raw)
         data = raw.read_bytes()
-        if style == 'mmdet':
+        if style == 'detectron2':  # model_final_<md5 prefix>.pkl
+            filename = f'model_final_{hashlib.md5(data).hexdigest()[:6]}.pkl'
+            filename = f'{name}/{filename}'
+            convention, fmt = 'md5-prefix', 'detectron2'
+        elif style == 'mmdet':
             filename = f'{name}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
             convention, fmt = 'sha256-prefix', 'mmdet'
         else:  # mmseg: the suffix is not a hash of the served file
             filename = f'{name}_20200711-0badc0de.pth'
             convention, fmt = 'mmseg-sha256-prefix', 'mmseg'
+        (files / filename).parent.mkdir(exist_ok=True)
         (files / filename).write_bytes(data)
         server.files[f'/zoo/{filename}'] = (data, 'ok')
         entries.append(
@@ -139,6 +154,12 @@ def zoo(tmp_path, server, monkeypatch):
             INS_CONFIG,
             to_foreign_layout(ins.state_dict(), 'mmdet'),
             'mmdet',
+        ),
+        ins_d2=publish(
+            'ins_d2_model',
+            INS_CONFIG,
+            to_detectron2_layout(ins.state_dict()),
+            'detectron2',
         ),
     )
     index = tmp_path / 'index'
@@ -247,7 +268,9 @@ def image(tmp_path_factory):
     return sorted(glob.glob(osp.join(root, 'img_dir', 'val', '*')))[0]
 
 
-@pytest.mark.parametrize('key,tool', [('sem', 'mmseg'), ('ins', 'mmdet')])
+@pytest.mark.parametrize(
+    'key,tool', [('sem', 'mmseg'), ('ins', 'mmdet'), ('ins_d2', 'detectron2')]
+)
 def test_zoo_weights_predict_like_the_converted_file(zoo, image, key, tool):
     """Zoo name -> download -> convert on load = the converter CLI's file."""
     from conftest import run_tool
@@ -256,10 +279,14 @@ def test_zoo_weights_predict_like_the_converted_file(zoo, image, key, tool):
     ours = init_model(name)
     converted = osp.join(osp.dirname(zoo['cache']), 'converted.pth')
     proc = run_tool(
-        f'tools/model_converters/{tool}2mmpointrend.py',
+        f'tools/model_converters/{tool}2mmpointrend.py'
+        if tool != 'detectron2'
+        else 'tools/model_converters/detectron2_to_mmpointrend.py',
         osp.join(zoo['files'], zoo['names'][key]),
         converted,
     )
+    # the zoo's copy was verified by its publisher's hash convention
+    assert osp.isfile(osp.join(zoo['cache'], osp.basename(zoo['names'][key])))
     assert proc.returncode == 0, proc.stderr[-2000:]
     config = SEM_CONFIG if key == 'sem' else INS_CONFIG
     reference = init_model(config, converted)
@@ -268,5 +295,23 @@ def test_zoo_weights_predict_like_the_converted_file(zoo, image, key, tool):
         assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
         assert a.seg_logits.data.std() > 0
     else:
+        assert len(a.pred_instances) > 0  # a comparison of something
         assert torch.equal(a.pred_instances.bboxes, b.pred_instances.bboxes)
         assert torch.equal(a.pred_instances.masks, b.pred_instances.masks)
+
+
+def test_command_line_download_and_list(zoo, server, tmp_path, capsys):
+    """``python -m mmpointrend.hub``: the zoo from a shell, any install."""
+    dest = tmp_path / 'dest'
+    assert hub.main(['download', 'ins_model', '--dest', str(dest)]) == 0
+    path = capsys.readouterr().out.strip()
+    assert path == str(dest / zoo['names']['ins'])
+    assert osp.isfile(path)
+    assert hub.main(['download', 'ins_modle']) == 2
+    assert 'Did you mean ins_model' in capsys.readouterr().err
+    server.files[f'/zoo/{zoo["names"]["sem"]}'] = (b'', '404')
+    with pytest.warns(UserWarning, match='cannot be verified'):
+        assert hub.main(['download', 'sem_model']) == 1
+    assert 'Without network' in capsys.readouterr().err
+    assert hub.main(['list', 'd2']) == 0
+    assert capsys.readouterr().out.split() == ['ins_d2_model']

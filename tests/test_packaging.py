@@ -29,7 +29,7 @@ def test_editable_checkout_has_the_zoo():
     root = hub.zoo_root()
     assert osp.isfile(osp.join(root, 'model-index.yml'))
     models = hub.load_model_index()
-    assert len(models) == 11
+    assert len(models) == 12
     for info in models.values():
         assert osp.isfile(info.config), info.config
         assert info.weight_format in ('mmseg', 'mmdet', 'detectron2')

@@ -1,5 +1,6 @@
 # detectron2's PointRend X101-32x8d-FPN 3x, on mmdet's X101-32x8d MS-3x
-# Mask R-CNN recipe (pytorch-style ResNeXt, RGB normalisation).
+# Mask R-CNN recipe (pytorch-style ResNeXt; BGR input with the Caffe2
+# mean and std of those ImageNet weights, as in detectron2).
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_x101-32x8d_fpn_ms-poly-3x_coco.py'
 num_classes = 80
 model = dict(

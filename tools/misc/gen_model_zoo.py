@@ -36,7 +36,10 @@ result = inference_model(model, 'street.png')
 ```
 
 or `python demo/image_demo.py IMAGE NAME --out-dir out/`, or
-`mim download mmpointrend --config NAME --dest .` (openmim).
+`python -m mmpointrend.hub download NAME [--dest DIR]`, or
+`mim download mmpointrend --config NAME --dest .` (openmim; it finds the
+zoo only in a wheel install, not in an editable `pip install -e .`,
+because it looks for the package beside its installed metadata).
 
 Downloads go to torch hub's cache (`$TORCH_HOME/hub/checkpoints`), through
 a temporary file that is renamed only after verification, and every loaded
@@ -82,9 +85,8 @@ def render() -> str:
             f'[{info.filename}]({info.weights}) | {info.hash_convention} |'
         )
     rows.append(
-        "\nNot in the zoo: detectron2's SemanticFPN R101 Cityscapes model "
-        '(no matching config yet), and models trained by mmpointrend itself '
-        '(none published yet).\n'
+        '\nNot in the zoo: models trained by mmpointrend itself (none '
+        'published yet).\n'
     )
     return '\n'.join(rows)
 
