@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .apis.inference import build_model as build_model_from_config
 from .engine.checkpoint_fit import load_checked_checkpoint
-from .models.utils import cell_centers
+from .models.utils import cell_centers, class_channel
 
 
 def load_model(
@@ -213,7 +213,9 @@ def instance_steps(model, inputs: Tensor, samples, max_dets: int):
     keep = pred.scores.argsort(descending=True)[:max_dets]
     boxes, labels = pred.bboxes[keep], pred.labels[keep]
     feats = model.extract_feat(inputs)
-    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
+    from mmdet.structures.bbox import bbox2roi
+
+    rois = bbox2roi([boxes])
     steps: list = []
     if len(boxes) == 0:
         return boxes, labels, None, steps
@@ -248,7 +250,13 @@ def draw_instance(
     """
     os.makedirs(out_dir, exist_ok=True)
     files = []
+    channels = (
+        class_channel(labels, coarse.shape[1]).tolist()
+        if coarse is not None
+        else []
+    )
     for r, (box, label) in enumerate(zip(boxes.tolist(), labels.tolist())):
+        channel = channels[r]
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
         crop = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
@@ -258,7 +266,6 @@ def draw_instance(
             max(-x0, 0) : max(-x0, 0) + src.shape[1],
         ] = src
         panels = [_caption(cv2.resize(crop, (size, size)), f'class {label}')]
-        channel = 0 if coarse.shape[1] == 1 else label
         maps = [('coarse', coarse[r : r + 1, channel : channel + 1], None)]
         maps += [
             (f'step {i + 1}', logits[r : r + 1], idx)

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mmpointrend.models import PointMLP, PointRendSemSegHead
-from mmpointrend.models.decode_heads.pointrend_sem_seg_head import point_labels
-from mmpointrend.models.utils import regular_grid_points
+from mmpointrend.models.utils import point_labels, regular_grid_points
 from mmpointrend.registry import MODELS
 from mmpointrend.testing import demo_seg_batch, tiny_segmentor_cfg
 
@@ -317,16 +316,6 @@ def test_segmentor_slide_inference():
             'disagree',
         ),
         (
-            lambda c: c['decode_head'][1].update(in_channels=[64]),
-            ValueError,
-            r'in_channels=\[32\]',
-        ),
-        (
-            lambda c: c['decode_head'][1].update(in_index=[7]),
-            ValueError,
-            'levels',
-        ),
-        (
             lambda c: c.update(test_cfg=dict(subdivision_num_points=0)),
             ValueError,
             'positive',
@@ -355,6 +344,28 @@ def test_segmentor_build_errors(mutate, error, match):
     mutate(cfg)
     with pytest.raises(error, match=match):
         MODELS.build(cfg)
+
+
+@pytest.mark.parametrize(
+    'mutate, match',
+    [
+        (
+            lambda c: c['decode_head'][1].update(in_channels=[64]),
+            r'set decode_head\[1\].in_channels=\[32\]',
+        ),
+        (
+            lambda c: c['decode_head'][1].update(in_index=[7]),
+            r'in_index=\[7\] but the backbone/neck gives \d levels',
+        ),
+    ],
+)
+def test_point_head_level_errors_name_the_fix(mutate, match):
+    """Levels that do not match the backbone fail at the first forward."""
+    cfg = copy.deepcopy(tiny_segmentor_cfg())
+    mutate(cfg)
+    model = MODELS.build(cfg)
+    with pytest.raises(ValueError, match=match):
+        model(torch.zeros(1, 3, 64, 64), mode='tensor')
 
 
 def test_registered_names_do_not_clash_with_mmseg_or_mmdet():

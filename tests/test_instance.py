@@ -103,15 +103,34 @@ def test_train_on_pred_boxes_uses_regressed_boxes():
     samples = batch_with([3, 1])
     proposals = proposals_for(samples, 40)
     props = torch.cat([p.bboxes for p in proposals])  # loss() pops them
-    seen = []
+    seen, calls = [], []
     original = head._mask_forward
     head._mask_forward = lambda x, rois: seen.append(rois) or original(x, rois)
-    losses = head.loss(features(), proposals, samples)
+    boxes_fn = head.mask_train_boxes
+    head.mask_train_boxes = lambda x, res: (
+        calls.append((res, boxes_fn(x, res))) or calls[-1][1]
+    )
+    feats = features()
+    losses = head.loss(feats, proposals, samples)
     assert torch.isfinite(losses['loss_point'])
-    # The mask branch saw boxes that are not the proposals themselves.
+    # The mask branch saw boxes that are not the proposals themselves...
     rois = seen[0][:, 1:]
     matches = (rois[:, None] - props[None]).abs().sum(-1).min(1).values
     assert (matches > 1e-4).any()
+    # ...but each positive's box-head regression for its ground-truth
+    # class, evaluated here one RoI at a time.
+    sampling_results, boxes = calls[0]
+    assert torch.equal(rois, torch.cat(boxes))
+    for img, (res, img_boxes) in enumerate(zip(sampling_results, boxes)):
+        for prior, label, box in zip(
+            res.pos_priors, res.pos_gt_labels, img_boxes
+        ):
+            roi = torch.cat([prior.new_tensor([img]), prior])[None]
+            with torch.no_grad():
+                deltas = head._bbox_forward(feats, roi)
+            delta = deltas['bbox_pred'].view(1, -1, 4)[:, label]
+            expected = head.bbox_head.bbox_coder.decode(prior[None], delta)
+            assert torch.allclose(box, expected[0], atol=1e-4)
 
 
 def _results(boxes, labels):
@@ -232,7 +251,6 @@ def test_rescale_pastes_into_original_size():
     [
         (lambda c: c.point_head.update(num_classes=7), 'num_classes'),
         (lambda c: c.point_head.update(coarse_channels=3), 'coarse_channels'),
-        (lambda c: c.train_cfg.update(mask_size=28), 'mask_size'),
         (
             lambda c: c.update(fine_feat_index=[0, 1], fine_feat_strides=[4]),
             'one stride',

@@ -32,8 +32,6 @@ model = dict(
                 num_points=14 * 14,
                 oversample_ratio=3,  # k
                 importance_sample_ratio=0.75))),  # beta
-    # Coarse-mask targets are 7x7, the coarse head's output.
-    train_cfg=dict(rcnn=dict(mask_size=7)),
     test_cfg=dict(
         rcnn=dict(
             subdivision_steps=5,  # 7 -> 224

@@ -19,8 +19,6 @@ model = dict(
             type='mmpointrend.PointRendMaskPointHead',
             num_classes=num_classes,
             in_channels=256)),
-    # Coarse-mask targets are 7x7, the coarse head's output.
-    train_cfg=dict(rcnn=dict(mask_size=7)),
     test_cfg=dict(
         rcnn=dict(
             subdivision_steps=5,

@@ -42,7 +42,7 @@ model = dict(
             fc_channels=128)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=500),
-        rcnn=dict(mask_size=7, sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(
         rpn=dict(nms_pre=500, max_per_img=300),
         rcnn=dict(

@@ -1,7 +1,6 @@
 """Models; importing this package registers every component."""
 
 from .decode_heads import PointRendSemSegHead
-from .heads import PointMLP
 from .roi_heads import (
     GridRoIExtractor,
     PointRendCoarseMaskHead,
@@ -9,7 +8,7 @@ from .roi_heads import (
     PointRendMaskRoIHead,
 )
 from .segmentors import PointRendEncoderDecoder
-from .utils import UncertaintyPointSampler
+from .utils import PointMLP, UncertaintyPointSampler
 
 __all__ = [
     'GridRoIExtractor',

@@ -17,7 +17,7 @@ import torch
 from mmdet.testing import demo_mm_inputs, demo_mm_proposals
 from payloads import INS_CONFIG, SEM_CONFIG, data_options, run_tool
 
-from mmpointrend.models.heads.point_mlp import PointMLP
+from mmpointrend.models.utils import PointMLP
 from mmpointrend.testing import build_model_from_config, demo_seg_batch
 
 DTYPES = [torch.bfloat16, torch.float16]

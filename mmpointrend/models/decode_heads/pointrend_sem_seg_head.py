@@ -16,8 +16,8 @@ from torch import Tensor
 from mmpointrend.registry import MODELS, TASK_UTILS
 from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 
-from ..heads.point_mlp import PointMLP
-from ..utils.point_sample import point_sample
+from ..utils.point_features import point_labels, point_sample
+from ..utils.point_mlp import PointMLP
 from ..utils.point_selection import semantic_uncertainty
 from ..utils.subdivision import (
     StepObserver,
@@ -137,7 +137,42 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             )
         self.point_sampler = TASK_UTILS.build(point_sampler)
 
-    # -- shared by loss and predict ----------------------------------------
+    @staticmethod
+    def subdivision_settings(test_cfg: OptConfigType) -> SubdivisionSettings:
+        """The renderer's settings: ``test_cfg`` over the semantic defaults.
+
+        Args:
+            test_cfg (dict, optional): The segmentor's ``test_cfg``.
+
+        Returns:
+            SubdivisionSettings: Validated settings.
+        """
+        return SubdivisionSettings.from_cfg(test_cfg, SEMANTIC_SUBDIVISION)
+
+    def _transform_inputs(self, inputs: list[Tensor]) -> list[Tensor]:
+        """The fine-grained levels named by ``in_index``, checked.
+
+        Args:
+            inputs (list[Tensor]): Multi-level features of the backbone/neck.
+
+        Returns:
+            list[Tensor]: The selected (B, C_l, H_l, W_l) levels.
+        """
+        if max(self.in_index) >= len(inputs):
+            raise ValueError(
+                f'point head in_index={self.in_index} but the backbone/neck '
+                f'gives {len(inputs)} levels; use indices below {len(inputs)}'
+            )
+        feats = [inputs[i] for i in self.in_index]
+        actual = [f.shape[1] for f in feats]
+        if actual != list(self.in_channels):
+            raise ValueError(
+                f'point head in_channels={list(self.in_channels)} but the '
+                f'levels in_index={self.in_index} have {actual} channels; '
+                f'set decode_head[1].in_channels={actual}'
+            )
+        return feats
+
     def _predict_points(
         self, feats: list[Tensor], coarse_logits: Tensor, points: Tensor
     ) -> Tensor:
@@ -190,7 +225,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             Tensor: (B, K, h * s**steps, w * s**steps) refined logits.
         """
         self._check_prev_output(prev_output)
-        cfg = SubdivisionSettings.from_cfg(test_cfg, SEMANTIC_SUBDIVISION)
+        cfg = self.subdivision_settings(test_cfg)
         feats = self._transform_inputs(inputs)
         return render_by_subdivision(
             prev_output,
@@ -326,24 +361,3 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
                 point_logits, labels, ignore_index=self.ignore_index
             )
         return losses
-
-
-def point_labels(label_map: Tensor, points: Tensor) -> Tensor:
-    """Labels of the pixels that contain each point.
-
-    Equivalent to nearest sampling with ``align_corners=False`` but read by
-    integer indexing: no float copy of the whole label map per iteration.
-
-    Args:
-        label_map (Tensor): (B, H, W) integer label map (padding carries the
-            ignore index).
-        points (Tensor): (B, P, 2) normalized ``(x, y)`` in ``[0, 1)``.
-
-    Returns:
-        Tensor: (B, P) labels.
-    """
-    batch, height, width = label_map.shape
-    cols = (points[..., 0] * width).long().clamp_(0, width - 1)
-    rows = (points[..., 1] * height).long().clamp_(0, height - 1)
-    flat = label_map.reshape(batch, height * width)
-    return torch.gather(flat, 1, rows * width + cols).long()

@@ -6,24 +6,19 @@ from collections.abc import Sequence
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
-from mmdet.models.roi_heads.mask_heads.fcn_mask_head import (
-    BYTES_PER_FLOAT,
-    GPU_MEM_LIMIT,
-    _do_paste_mask,
-)
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.models.utils import empty_instances
 from mmdet.structures.bbox import bbox2roi
 from mmdet.structures.mask import mask_target
 from mmdet.utils import InstanceList
 from mmengine.config import ConfigDict
-from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType
 
-from ..utils.point_sample import (
+from ..utils.point_features import (
+    class_channel,
     point_sample,
     roi_points_to_image,
     sample_masks_at_points,
@@ -135,15 +130,17 @@ class PointRendMaskRoIHead(StandardRoIHead):
                 f'{extractor_out}'
             )
         # Validate the inference settings now, not at the first test batch.
-        SubdivisionSettings.from_cfg(self.test_cfg, INSTANCE_SUBDIVISION)
-        mask_size = (self.train_cfg or {}).get('mask_size')
-        coarse_size = getattr(self.mask_head, 'output_size', None)
-        if mask_size is not None and coarse_size not in (None, mask_size):
-            raise ValueError(
-                f'train_cfg.rcnn.mask_size={mask_size} but the coarse mask '
-                f'head predicts {coarse_size}x{coarse_size}; remove mask_size '
-                'or make them equal'
-            )
+        self.subdivision_settings()
+
+    def subdivision_settings(self) -> SubdivisionSettings:
+        """The renderer's settings: ``test_cfg`` over the instance defaults.
+
+        Returns:
+            SubdivisionSettings: Validated settings.
+        """
+        return SubdivisionSettings.from_cfg(
+            self.test_cfg, INSTANCE_SUBDIVISION
+        )
 
     # -- shared pieces -----------------------------------------------------
     def _fine_feats(self, x: Sequence[Tensor]) -> list[Tensor]:
@@ -181,46 +178,36 @@ class PointRendMaskRoIHead(StandardRoIHead):
         coarse = point_sample(coarse_logits, rel_points)
         return self.point_head(fine, coarse, labels)
 
-    def _coarse_channel(self, labels: Tensor) -> Tensor:
-        if self.point_head.coarse_channels == 1:
-            return labels.new_zeros(labels.shape)
-        return labels
-
     # -- training ----------------------------------------------------------
-    def bbox_loss(
+    @torch.no_grad()
+    def mask_train_boxes(
         self, x: tuple[Tensor], sampling_results: list[SamplingResult]
-    ) -> dict:
-        """Box loss; also records the boxes the mask branch trains on.
+    ) -> list[Tensor]:
+        """The boxes the mask branch trains on, per image.
 
-        With ``train_on_pred_boxes`` the positive proposals are replaced by
-        the box head's (detached) regression for their ground-truth class.
+        The positive proposals, or with ``train_on_pred_boxes`` the box
+        head's (detached) regression of them for their ground-truth class.
+        The box head is evaluated again on the positives only: mmdet's
+        ``loss`` does not hand the box predictions to ``mask_loss``, and
+        the positives are at most a quarter of the sampled RoIs.
 
         Args:
             x (tuple[Tensor]): Multi-level features.
             sampling_results (list[SamplingResult]): Assigned proposals.
 
         Returns:
-            dict: mmdet's box results.
+            list[Tensor]: (n_i, 4) boxes of each image's positives.
         """
-        bbox_results = super().bbox_loss(x, sampling_results)
-        if self.train_on_pred_boxes:
-            with torch.no_grad():
-                start = 0
-                deltas = bbox_results['bbox_pred']
-                for res in sampling_results:
-                    num_pos = res.pos_priors.shape[0]
-                    d = deltas[start : start + num_pos]
-                    start += res.priors.shape[0]
-                    if not self.bbox_head.reg_class_agnostic:
-                        d = d.view(num_pos, -1, 4)[
-                            torch.arange(num_pos), res.pos_gt_labels
-                        ]
-                    res.pointrend_mask_boxes = (
-                        self.bbox_head.bbox_coder.decode(res.pos_priors, d)
-                        if num_pos
-                        else res.pos_priors
-                    )
-        return bbox_results
+        priors = [res.pos_priors for res in sampling_results]
+        if not self.train_on_pred_boxes or sum(len(p) for p in priors) == 0:
+            return priors
+        deltas = self._bbox_forward(x, bbox2roi(priors))['bbox_pred']
+        labels = torch.cat([res.pos_gt_labels for res in sampling_results])
+        if not self.bbox_head.reg_class_agnostic:
+            deltas = deltas.view(len(labels), -1, 4)
+            deltas = deltas[torch.arange(len(labels)), labels]
+        boxes = self.bbox_head.bbox_coder.decode(torch.cat(priors), deltas)
+        return list(boxes.split([len(p) for p in priors]))
 
     def mask_loss(
         self,
@@ -243,10 +230,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
             dict: ``mask_preds`` and ``loss_mask`` = {``loss_mask``,
             ``loss_point``}.
         """
-        boxes = [
-            getattr(res, 'pointrend_mask_boxes', res.pos_priors)
-            for res in sampling_results
-        ]
+        boxes = self.mask_train_boxes(x, sampling_results)
         rois = bbox2roi(boxes)
         labels = torch.cat([res.pos_gt_labels for res in sampling_results])
         mask_preds = self._mask_forward(x, rois)['mask_preds']
@@ -258,25 +242,21 @@ class PointRendMaskRoIHead(StandardRoIHead):
             return dict(mask_preds=mask_preds, loss_mask=losses)
 
         cfg = ConfigDict(mask_size=mask_preds.shape[-1])
+        # mmdet's mask_target clips the boxes through .cpu().numpy(), which
+        # on CPU is a view: without copies it would clip ``boxes`` in place,
+        # and the point targets below would be read on other boxes than the
+        # point features (on CPU only).
         targets = mask_target(
-            boxes,
+            [b.clone() for b in boxes],
             [res.pos_assigned_gt_inds for res in sampling_results],
             [gt.masks for gt in batch_gt_instances],
             cfg,
         )
-        mask_labels = (
-            labels.new_zeros(labels.shape)
-            if mask_preds.shape[1] == 1
-            else labels
-        )
         losses['loss_mask'] = self.mask_head.loss_mask(
-            mask_preds, targets, mask_labels
+            mask_preds, targets, class_channel(labels, mask_preds.shape[1])
         )
 
-        coarse_channel = self._coarse_channel(labels)
-        rel_points = self.point_head.point_sampler.sample(
-            mask_preds, lambda logits: neg_abs_logit(logits, coarse_channel)
-        )
+        rel_points = self.point_head.sample_train_points(mask_preds, labels)
         point_logits = self._point_logits(
             self._fine_feats(x), rois, mask_preds, rel_points, None
         )
@@ -351,12 +331,13 @@ class PointRendMaskRoIHead(StandardRoIHead):
             tuple[Tensor, Tensor]: (R, K_coarse, S, S) coarse logits and
             (R, 1, M, M) refined logits of the predicted class.
         """
-        cfg = SubdivisionSettings.from_cfg(self.test_cfg, INSTANCE_SUBDIVISION)
+        cfg = self.subdivision_settings()
         coarse = self._mask_forward(x, rois)['mask_preds']
         rows = torch.arange(rois.shape[0], device=rois.device)
         # Refine only the channel of the predicted class: K times less
         # upsampling, ranking and scattering than refining all K.
-        selected = coarse[rows, self._coarse_channel(labels)][:, None]
+        channel = class_channel(labels, coarse.shape[1])
+        selected = coarse[rows, channel][:, None]
         fine_feats = self._fine_feats(x)
         refined = render_by_subdivision(
             selected,
@@ -406,75 +387,10 @@ class PointRendMaskRoIHead(StandardRoIHead):
             )
         labels = torch.cat([res.labels for res in results_list])
         _, refined = self.refine_masks(x, rois, labels)
-        probs = refined.sigmoid().split([len(r) for r in results_list])
-        for probs_i, results, meta in zip(
-            probs, results_list, batch_img_metas
-        ):
-            paste_masks_into_image(probs_i, results, meta, threshold, rescale)
-        return results_list
-
-
-def paste_masks_into_image(
-    probs: Tensor,
-    results: InstanceData,
-    img_meta: dict,
-    threshold: float,
-    rescale: bool,
-) -> None:
-    """Paste per-box mask probabilities into full-image binary masks.
-
-    Follows mmdet's conventions: with ``rescale`` the boxes are divided by
-    the image's ``scale_factor`` (in ``results`` too) and the masks have the
-    original size, otherwise the network-input size.
-
-    Args:
-        probs (Tensor): (n, 1, M, M) probabilities of each detection's mask.
-        results (InstanceData): Detections of one image; ``masks`` is set.
-        img_meta (dict): Meta information with ``ori_shape`` and
-            ``scale_factor``.
-        threshold (float): Binarisation threshold (``mask_thr_binary``).
-        rescale (bool): See above.
-    """
-    scale = results.bboxes.new_tensor(img_meta['scale_factor']).repeat(1, 2)
-    img_h, img_w = img_meta['ori_shape'][:2]
-    if rescale:
-        results.bboxes = results.bboxes / scale
-    else:
-        img_h = int(round(img_h * scale[0, 1].item()))
-        img_w = int(round(img_w * scale[0, 0].item()))
-    boxes = results.bboxes.clone()
-    # Zero-width/height boxes would divide by zero inside the paste.
-    boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1e-3)
-    num = probs.shape[0]
-    masks = probs.new_zeros((num, img_h, img_w), dtype=torch.bool)
-    if num == 0:
-        results.masks = masks
-        return
-    # A box with a NaN/inf coordinate or without any overlap with the image
-    # has an empty mask (pasting it would index outside the image).
-    inside = (
-        torch.isfinite(boxes).all(dim=1)
-        & (boxes[:, 2] > 0)
-        & (boxes[:, 3] > 0)
-        & (boxes[:, 0] < img_w)
-        & (boxes[:, 1] < img_h)
-    )
-    keep = inside.nonzero()[:, 0]
-    if probs.device.type == 'cpu':
-        # One box at a time touches only its own window of the image.
-        chunks = keep.split(1)
-    else:
-        per_chunk = max(
-            1, int(GPU_MEM_LIMIT // (img_h * img_w * BYTES_PER_FLOAT))
+        return self.mask_head.predict_by_feat(
+            refined.split([len(r) for r in results_list]),
+            results_list,
+            batch_img_metas,
+            self.test_cfg,
+            rescale=rescale,
         )
-        chunks = keep.split(per_chunk)
-    for inds in chunks:
-        pasted, spatial = _do_paste_mask(
-            probs[inds],
-            boxes[inds],
-            img_h,
-            img_w,
-            skip_empty=probs.device.type == 'cpu',
-        )
-        masks[(inds,) + spatial] = pasted >= threshold
-    results.masks = masks

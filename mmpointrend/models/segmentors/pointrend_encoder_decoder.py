@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from mmengine.config import ConfigDict
 from mmseg.models.segmentors import CascadeEncoderDecoder
@@ -13,11 +11,7 @@ from torch import Tensor
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 
-from ..decode_heads.pointrend_sem_seg_head import (
-    SEMANTIC_SUBDIVISION,
-    PointRendSemSegHead,
-)
-from ..utils.subdivision import SubdivisionSettings
+from ..decode_heads.pointrend_sem_seg_head import PointRendSemSegHead
 
 #: mmseg keeps the training sampler's settings in the segmentor's train_cfg;
 #: here the sampler is a component of the point head.
@@ -100,9 +94,6 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         # mmseg reads test_cfg by attribute (test_cfg.mode).
         test_cfg = ConfigDict(test_cfg or {})
         test_cfg.setdefault('mode', 'whole')
-        settings = SubdivisionSettings.from_cfg(test_cfg, SEMANTIC_SUBDIVISION)
-        for field, key in SubdivisionSettings.CFG_KEYS[:3]:
-            test_cfg[key] = getattr(settings, field)
         _check_inference_mode(test_cfg)
         super().__init__(
             num_stages=len(decode_head),
@@ -143,44 +134,8 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         # mmseg's init_model reads ``decode_head.num_classes`` for checkpoints
         # without class names.
         self.decode_head.num_classes = point.num_classes
-        self._check_fine_channels()
-
-    def _check_fine_channels(self) -> None:
-        """Compare the point head's ``in_channels`` with the real levels.
-
-        A tiny no-grad forward of the backbone (and neck) in eval mode reads
-        the channel counts of the levels in ``in_index``; BN statistics are
-        untouched.
-        """
-        point = self.decode_head[-1]
-        in_ch = getattr(self.backbone, 'in_channels', 3)
-        in_ch = in_ch if isinstance(in_ch, int) else 3
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                feats = self.extract_feat(torch.zeros(1, in_ch, 64, 64))
-        except Exception as exc:  # noqa: BLE001 - optional diagnostics only
-            warnings.warn(
-                f'could not dry-run the backbone to check the point head '
-                f'channels ({exc}); they are checked at the first forward',
-                stacklevel=2,
-            )
-            return
-        finally:
-            self.train(was_training)
-        if max(point.in_index) >= len(feats):
-            raise ValueError(
-                f'point head in_index={point.in_index} but the backbone/neck '
-                f'gives {len(feats)} levels'
-            )
-        actual = [feats[i].shape[1] for i in point.in_index]
-        if actual != list(point.in_channels):
-            raise ValueError(
-                f'point head in_channels={list(point.in_channels)} but the '
-                f'levels in_index={point.in_index} have {actual} channels; '
-                f'set decode_head[1].in_channels={actual}'
-            )
+        # Validate the inference settings now, not at the first test batch.
+        point.subdivision_settings(self.test_cfg)
 
     def _decode_head_forward_train(
         self, inputs: list[Tensor], data_samples: SampleList

@@ -1,14 +1,24 @@
-"""Point geometry, point selection and the subdivision renderer."""
+"""The PointRend core, shared by both tasks.
 
-from .point_sample import (
+* :mod:`.point_features`: point geometry (sampling maps and RoIs at points,
+  cell centres, labels under points, the class-channel rule);
+* :mod:`.point_selection`: uncertainty measures and the training sampler;
+* :mod:`.point_mlp`: the point head's MLP;
+* :mod:`.subdivision`: the inference renderer and its settings.
+"""
+
+from .point_features import (
     cell_centers,
+    class_channel,
     image_points_to_map,
+    point_labels,
     point_sample,
     regular_grid_points,
     roi_points_to_image,
     sample_masks_at_points,
     sample_roi_points,
 )
+from .point_mlp import PointMLP
 from .point_selection import (
     UncertaintyPointSampler,
     neg_abs_logit,
@@ -16,14 +26,22 @@ from .point_selection import (
     top2_logit_gap,
     topk_cells,
 )
-from .subdivision import plan_subdivision, render_by_subdivision
+from .subdivision import (
+    SubdivisionSettings,
+    plan_subdivision,
+    render_by_subdivision,
+)
 
 __all__ = [
+    'PointMLP',
+    'SubdivisionSettings',
     'UncertaintyPointSampler',
+    'class_channel',
     'cell_centers',
     'image_points_to_map',
     'neg_abs_logit',
     'plan_subdivision',
+    'point_labels',
     'point_sample',
     'regular_grid_points',
     'render_by_subdivision',

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from mmpointrend.registry import TASK_UTILS
 
-from .point_sample import point_sample
+from .point_features import point_sample
 
 #: Maps (B, K, ...) logits to (B, ...) scores, higher meaning less certain.
 UncertaintyFn = Callable[[Tensor], Tensor]

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import torch.nn.functional as F
 from torch import Tensor
 
-from .point_sample import cell_centers, regular_grid_points
+from .point_features import cell_centers, regular_grid_points
 from .point_selection import topk_cells
 
 #: Maps (B, P, 2) normalized points to (B, K, P) refined logits.

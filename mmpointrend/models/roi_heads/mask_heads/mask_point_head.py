@@ -8,7 +8,9 @@ from torch import Tensor
 from mmpointrend.registry import MODELS, TASK_UTILS
 from mmpointrend.utils.typing_utils import OptConfigType, OptMultiConfig
 
-from ...heads.point_mlp import PointMLP
+from ...utils.point_features import class_channel
+from ...utils.point_mlp import PointMLP
+from ...utils.point_selection import neg_abs_logit
 
 
 @MODELS.register_module()
@@ -89,17 +91,21 @@ class PointRendMaskPointHead(BaseModule):
 
         self.loss_point = MMDET_MODELS.build(loss_point)
 
-    def output_channel(self, labels: Tensor) -> Tensor:
-        """Which output channel belongs to each class label.
+    def sample_train_points(
+        self, coarse_logits: Tensor, labels: Tensor
+    ) -> Tensor:
+        """Training points: uncertain ones of each RoI's ground-truth class.
 
         Args:
-            labels (Tensor): (R,) class labels.
+            coarse_logits (Tensor): (R, K_coarse, S, S) coarse mask logits.
+            labels (Tensor): (R,) ground-truth classes.
 
         Returns:
-            Tensor: (R,) channel indices (zeros when class-agnostic).
+            Tensor: (R, N, 2) box-relative points.
         """
-        return (
-            labels.new_zeros(labels.shape) if self.class_agnostic else labels
+        channel = class_channel(labels, self.coarse_channels)
+        return self.point_sampler.sample(
+            coarse_logits, lambda logits: neg_abs_logit(logits, channel)
         )
 
     def forward(
@@ -116,7 +122,11 @@ class PointRendMaskPointHead(BaseModule):
         Returns:
             Tensor: (R, K or 1, P) logits, (R, 1, P) with ``labels``.
         """
-        out_index = None if labels is None else self.output_channel(labels)
+        out_index = (
+            None
+            if labels is None
+            else class_channel(labels, self.mlp.out_channels)
+        )
         return self.mlp(fine, coarse, out_index=out_index)
 
     def loss(
@@ -136,6 +146,8 @@ class PointRendMaskPointHead(BaseModule):
         if point_logits.shape[0] == 0:
             return dict(loss_point=point_logits.sum() * 0)
         loss = self.loss_point(
-            point_logits, point_targets, self.output_channel(labels)
+            point_logits,
+            point_targets,
+            class_channel(labels, self.mlp.out_channels),
         )
         return dict(loss_point=loss)

@@ -10,7 +10,7 @@ from torch import Tensor
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import OptMultiConfig
 
-from ...utils.point_sample import regular_grid_points, sample_roi_points
+from ...utils.point_features import regular_grid_points, sample_roi_points
 
 
 @MODELS.register_module()

@@ -69,14 +69,13 @@ class PointMLP(BaseModule):
         self.predictor_std = predictor_std
         self.fine_channels = fine_channels
         self.coarse_channels = coarse_channels
+        self.out_channels = out_channels
         extra = coarse_channels if coarse_pred_each_layer else 0
         in_ch = fine_channels + coarse_channels
         self.fcs = nn.ModuleList()
         for _ in range(num_fcs):
             self.fcs.append(nn.Conv1d(in_ch, fc_channels, 1))
             in_ch = fc_channels + extra
-        if num_fcs == 0:
-            in_ch = fine_channels + coarse_channels
         self.dropout = (
             nn.Dropout(dropout_ratio) if dropout_ratio > 0 else nn.Identity()
         )

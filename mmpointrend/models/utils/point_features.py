@@ -254,3 +254,42 @@ def sample_roi_points(
             .to(out.dtype)
         )
     return out
+
+
+def point_labels(label_map: Tensor, points: Tensor) -> Tensor:
+    """Labels of the pixels that contain each point.
+
+    Equivalent to nearest sampling with ``align_corners=False`` but read by
+    integer indexing: no float copy of the whole label map per iteration.
+
+    Args:
+        label_map (Tensor): (B, H, W) integer label map (padding carries the
+            ignore index).
+        points (Tensor): (B, P, 2) normalized ``(x, y)`` in ``[0, 1)``.
+
+    Returns:
+        Tensor: (B, P) labels.
+    """
+    batch, height, width = label_map.shape
+    cols = (points[..., 0] * width).long().clamp_(0, width - 1)
+    rows = (points[..., 1] * height).long().clamp_(0, height - 1)
+    flat = label_map.reshape(batch, height * width)
+    return torch.gather(flat, 1, rows * width + cols).long()
+
+
+def class_channel(labels: Tensor, num_channels: int) -> Tensor:
+    """The channel of a per-class map that holds each label's prediction.
+
+    One rule for every per-class output of the instance branch (coarse mask
+    logits, point logits, pictures of them): a class-agnostic map has a
+    single channel shared by all classes.
+
+    Args:
+        labels (Tensor): (R,) class labels.
+        num_channels (int): Channels of the map: ``K``, or 1 when class
+            agnostic.
+
+    Returns:
+        Tensor: (R,) channel indices.
+    """
+    return labels.new_zeros(labels.shape) if num_channels == 1 else labels
