@@ -1,7 +1,8 @@
 # detectron2's PointRend R50-FPN 1x Cityscapes model: the Cityscapes recipe
 # with detectron2's caffe-style R50 (MSRA weights: stride in the 1x1 conv,
 # frozen BN, BGR input with caffe mean and unit std), so its published
-# weights compute what they computed in detectron2.
+# weights compute what they computed in detectron2. Like detectron2, the mask
+# branch trains on the box head's refined boxes.
 _base_ = './pointrend_mask-rcnn_r50_fpn_1x_cityscapes.py'
 model = dict(
     data_preprocessor=dict(
@@ -13,4 +14,5 @@ model = dict(
         init_cfg=dict(
             _delete_=True,
             type='Pretrained',
-            checkpoint='open-mmlab://detectron2/resnet50_caffe')))
+            checkpoint='open-mmlab://detectron2/resnet50_caffe')),
+    roi_head=dict(train_on_pred_boxes=True))

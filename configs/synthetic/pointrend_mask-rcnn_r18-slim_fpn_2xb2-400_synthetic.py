@@ -45,12 +45,8 @@ model = dict(
         rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(
         rpn=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(
-            max_per_img=50,
-            subdivision_steps=5,
-            subdivision_num_points=28 * 28,
-            scale_factor=2,
-            render_init_grid=True)))
+        # rendering: the RoI head's defaults (5 steps, N = 28 x 28)
+        rcnn=dict(max_per_img=50)))
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),

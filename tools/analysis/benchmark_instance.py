@@ -132,17 +132,21 @@ def measure_refinement(impl: str, repeats: int, device: str) -> dict:
 def resolution_sweep(repeats: int, device: str) -> list[dict]:
     """Point predictions and time of the mask branch per output size."""
     import torch
+    from mmdet.structures.bbox import bbox2roi
 
     from mmpointrend.models.utils import plan_subdivision
 
     head = build_roi_head(OURS, device)
     feats, res, _ = inputs(device)
-    rois = torch.cat([res.bboxes.new_zeros(NUM_DETS, 1), res.bboxes], 1)
+    rois = bbox2roi([res.bboxes])
     rows = []
     for steps, size in enumerate((28, 56, 112, 224, 448), start=2):
         head.test_cfg.subdivision_steps = steps
-        num_points = head.test_cfg.subdivision_num_points
-        init, rest = plan_subdivision((7, 7), steps, num_points, 2, True)
+        cfg = head.subdivision_settings()
+        num_points = cfg.num_points
+        init, rest = plan_subdivision(
+            (7, 7), steps, num_points, cfg.scale_factor, cfg.render_init_grid
+        )
         predictions = init[0] * init[1] + rest * num_points
         times = []
         for _ in range(repeats + 1):
