@@ -11,8 +11,8 @@ import json
 import pytest
 from conftest import run_tool
 
-from mmpointrend.datasets import generate_synthetic_dataset
-from mmpointrend.datasets.dsb2018 import convert_dsb2018
+from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.data.dsb2018 import convert_dsb2018
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from mmpointrend.apis import (
     inference_model,
     init_model,
 )
-from mmpointrend.datasets import generate_synthetic_dataset
+from mmpointrend.data import generate_synthetic_dataset
 from mmpointrend.engine import CheckpointMismatchError
 from mmpointrend.testing import build_model_from_config
 

@@ -29,7 +29,7 @@ from conftest import (
 
 from mmpointrend import hub
 from mmpointrend.apis import inference_model, init_model
-from mmpointrend.datasets import generate_synthetic_dataset
+from mmpointrend.data import generate_synthetic_dataset
 from mmpointrend.testing import build_model_from_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, ROOT)
-    from mmpointrend.datasets import (
+    from mmpointrend.data import (
         dataset_is_complete,
         generate_synthetic_dataset,
     )

@@ -1,15 +1,9 @@
-"""Dataset generation helpers and transforms (datasets are mmseg/mmdet's)."""
+"""Registered datasets and transforms (subclasses of mmdet's and mmseg's)."""
 
 from .coco_checks import (
     CheckedCocoDataset,
     check_coco_categories,
     repair_degenerate_polygons,
-)
-from .synthetic import (
-    CLASSES,
-    PALETTE,
-    dataset_is_complete,
-    generate_synthetic_dataset,
 )
 from .transforms import LoadSegAnnotations
 
@@ -18,8 +12,4 @@ __all__ = [
     'LoadSegAnnotations',
     'check_coco_categories',
     'repair_degenerate_polygons',
-    'CLASSES',
-    'PALETTE',
-    'dataset_is_complete',
-    'generate_synthetic_dataset',
 ]

@@ -1,4 +1,4 @@
-"""Command line and safe writing shared by the checkpoint converters."""
+"""Command line and safe writing shared by the converter tools."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os.path as osp
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -50,6 +50,29 @@ def check_output_path(dst: str, src: str, force: bool) -> None:
         raise FileExistsError(f'{dst} exists; pass --force to overwrite it')
 
 
+def write_atomically(dst: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``dst`` through a temporary file in its folder and a rename.
+
+    An interrupted run never leaves a partial ``dst`` (nor a stray
+    temporary file).
+
+    Args:
+        dst (str): Output path.
+        write (Callable): Writes the content to the open binary file.
+    """
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.converting-', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+        os.replace(tmp, dst)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def save_converted(
     state_dict: dict,
     dst: str,
@@ -59,10 +82,6 @@ def save_converted(
 ) -> None:
     """Write ``{'state_dict', 'meta'}`` to ``dst`` atomically.
 
-    The file is written to a temporary name in the same folder and renamed,
-    so an interrupted run never leaves a partial ``dst`` (nor a stray
-    temporary file).
-
     Args:
         state_dict (dict): Converted weights.
         dst (str): Output path.
@@ -71,19 +90,30 @@ def save_converted(
         meta (dict, optional): Class metadata to keep (see ``_META_KEYS``).
     """
     check_output_path(dst, src, force)
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
     out_meta = {k: v for k, v in (meta or {}).items() if k in _META_KEYS}
     out_meta['converted_from'] = osp.basename(src)
-    fd, tmp = tempfile.mkstemp(prefix='.converting-', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(dict(state_dict=state_dict, meta=out_meta), f)
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomically(
+        dst,
+        lambda f: torch.save(dict(state_dict=state_dict, meta=out_meta), f),
+    )
+
+
+def src_dst_parser(description: str) -> argparse.ArgumentParser:
+    """The ``src dst [--force]`` command line of every converter tool.
+
+    Args:
+        description (str): The tool's one-line description.
+
+    Returns:
+        argparse.ArgumentParser: A parser to extend.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help='input file')
+    parser.add_argument('dst', help='output file')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite an existing dst'
+    )
+    return parser
 
 
 def _read_state_dict(ckpt: Any, src: str) -> tuple[dict, dict]:
@@ -150,12 +180,7 @@ def convert_checkpoint_cli(
         detectron2 (bool): SRC is a detectron2 ``.pkl`` (read with the
             restricted unpickler) instead of a ``.pth``.
     """
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        'src', help='input checkpoint (.pkl)' if detectron2 else '(.pth)'
-    )
-    parser.add_argument('dst', help='output checkpoint (.pth)')
-    parser.add_argument('--force', action='store_true', help='overwrite dst')
+    parser = src_dst_parser(description)
     if not detectron2:
         add_trust_argument(parser)
     args = parser.parse_args(argv)

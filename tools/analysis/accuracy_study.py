@@ -146,11 +146,11 @@ MODELS = ('baseline', 'pointrend')
 
 def prepare_data(data: str, root: str) -> None:
     """Write the dataset ``data`` to ``root`` unless it is already there."""
-    from mmpointrend.datasets import (
+    from mmpointrend.data import (
         dataset_is_complete,
         generate_synthetic_dataset,
     )
-    from mmpointrend.datasets.dsb2018 import convert_dsb2018
+    from mmpointrend.data.dsb2018 import convert_dsb2018
 
     if data == 'synthetic':
         # any complete dataset there is used as is (tests write a tiny one)

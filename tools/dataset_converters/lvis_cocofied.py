@@ -5,35 +5,32 @@ Example (LVIS v0.5 val; images are COCO 2017 images):
         data/lvis/lvis_v0.5_val.json data/lvis/lvis_v0.5_val_cocofied.json
 """
 
-import argparse
 import json
-import os
 import os.path as osp
 import sys
 
 from mmdet.datasets import CocoDataset
 
-from mmpointrend.datasets.lvis_cocofied import cocofy_lvis
+from mmpointrend.data.lvis_cocofied import cocofy_lvis
+from mmpointrend.utils.ckpt_io import (
+    check_output_path,
+    src_dst_parser,
+    write_atomically,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='LVIS annotation json')
-    parser.add_argument('dst', help='output json')
-    parser.add_argument('--force', action='store_true', help='overwrite dst')
-    args = parser.parse_args()
+    args = src_dst_parser(__doc__.splitlines()[0]).parse_args()
     if not osp.isfile(args.src):
         sys.exit(f'error: {args.src} does not exist')
-    if osp.exists(args.dst) and not args.force:
-        sys.exit(f'error: {args.dst} exists; pass --force to overwrite it')
+    try:
+        check_output_path(args.dst, args.src, args.force)
+    except (ValueError, FileExistsError) as exc:
+        sys.exit(f'error: {exc}')
     with open(args.src) as f:
         lvis = json.load(f)
     out = cocofy_lvis(lvis, CocoDataset.METAINFO['classes'])
-    tmp = args.dst + '.tmp'
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    with open(tmp, 'w') as f:
-        json.dump(out, f)
-    os.replace(tmp, args.dst)
+    write_atomically(args.dst, lambda f: f.write(json.dumps(out).encode()))
     print(
         f'kept {len(out["annotations"])} of {len(lvis["annotations"])} '
         f'annotations on {len(out["images"])} images -> {args.dst}'

@@ -7,7 +7,7 @@ Example:
 import argparse
 import time
 
-from mmpointrend.datasets import generate_synthetic_dataset
+from mmpointrend.data import generate_synthetic_dataset
 
 
 def main() -> None:

@@ -13,24 +13,17 @@ train on identical data everywhere.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
+
+from .coco_writer import write_coco_instances
 
 #: Class 0 is background; instance categories are ids 1..4 in COCO.
 CLASSES = ('background', 'star', 'polygon', 'bar', 'ring')
-PALETTE = (
-    (0, 0, 0),
-    (220, 20, 60),
-    (0, 130, 200),
-    (60, 180, 75),
-    (255, 225, 25),
-)
 #: Render masks at this multiple of the output size, then area-average:
 #: the coverage fraction gives anti-aliased edges.
 SUPERSAMPLE = 4
@@ -195,46 +188,24 @@ def generate_synthetic_dataset(
         ann_dir = osp.join(out_dir, 'ann_dir', split)
         os.makedirs(img_dir, exist_ok=True)
         os.makedirs(ann_dir, exist_ok=True)
-        images, annotations = [], []
+        images, instances = [], []
         for i in range(num):
             name = f'{split}_{i:04d}.png'
-            img, label, instances = render_scene(rng, size)
+            img, label, scene = render_scene(rng, size)
             cv2.imwrite(osp.join(img_dir, name), img)
             cv2.imwrite(osp.join(ann_dir, name), label)
             images.append(
                 dict(id=i + 1, file_name=name, height=size, width=size)
             )
-            for cat, mask in instances:
-                rle = mask_utils.encode(
-                    np.asfortranarray(mask.astype(np.uint8))
-                )
-                x, y, w, h = mask_utils.toBbox(rle).tolist()
-                rle['counts'] = rle['counts'].decode('ascii')
-                annotations.append(
-                    dict(
-                        id=len(annotations) + 1,
-                        image_id=i + 1,
-                        category_id=cat,
-                        segmentation=rle,
-                        area=float(mask_utils.area(rle)),
-                        bbox=[x, y, w, h],
-                        iscrowd=0,
-                    )
-                )
-        coco = dict(
-            images=images,
-            annotations=annotations,
-            categories=[
-                dict(id=c, name=CLASSES[c]) for c in range(1, len(CLASSES))
-            ],
+            instances += [(i + 1, cat, mask) for cat, mask in scene]
+        num_instances = write_coco_instances(
+            osp.join(out_dir, 'annotations', f'instances_{split}.json'),
+            images,
+            instances,
+            CLASSES[1:],
         )
-        os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
-        with open(
-            osp.join(out_dir, 'annotations', f'instances_{split}.json'), 'w'
-        ) as f:
-            json.dump(coco, f)
         counts[f'{split}_images'] = num
-        counts[f'{split}_instances'] = len(annotations)
+        counts[f'{split}_instances'] = num_instances
     return counts
 
 

@@ -15,13 +15,13 @@ synthetic dataset. One image: results on it are indicative only.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
+
+from .coco_writer import write_coco_instances
 
 CLASSES = ('background', 'nucleus')
 
@@ -87,39 +87,16 @@ def convert_dsb2018(out_dir: str, split: int = 384) -> dict[str, int]:
         file_name = f'dsb2018_{name}.png'
         cv2.imwrite(osp.join(img_dir, file_name), crop)
         cv2.imwrite(osp.join(ann_dir, file_name), (lab > 0).astype(np.uint8))
-        annotations = []
-        for inst in np.unique(lab[lab > 0]):
-            mask = np.asfortranarray((lab == inst).astype(np.uint8))
-            rle = mask_utils.encode(mask)
-            bbox = mask_utils.toBbox(rle).tolist()
-            rle['counts'] = rle['counts'].decode('ascii')
-            annotations.append(
-                dict(
-                    id=len(annotations) + 1,
-                    image_id=1,
-                    category_id=1,
-                    segmentation=rle,
-                    area=float(mask.sum()),
-                    bbox=bbox,
-                    iscrowd=0,
-                )
-            )
-        coco = dict(
-            images=[
-                dict(
-                    id=1,
-                    file_name=file_name,
-                    height=crop.shape[0],
-                    width=crop.shape[1],
-                )
-            ],
-            annotations=annotations,
-            categories=[dict(id=1, name='nucleus')],
+        image = dict(
+            id=1,
+            file_name=file_name,
+            height=crop.shape[0],
+            width=crop.shape[1],
         )
-        os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
-        with open(
-            osp.join(out_dir, 'annotations', f'instances_{name}.json'), 'w'
-        ) as f:
-            json.dump(coco, f)
-        counts[f'{name}_instances'] = len(annotations)
+        counts[f'{name}_instances'] = write_coco_instances(
+            osp.join(out_dir, 'annotations', f'instances_{name}.json'),
+            [image],
+            ((1, 1, lab == inst) for inst in np.unique(lab[lab > 0])),
+            CLASSES[1:],
+        )
     return counts
