@@ -76,3 +76,14 @@ def test_two_iteration_study(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count(': done') == 8
     assert ', 2 iters' not in again.stdout
+
+    # the report re-renders from results.json alone, without training
+    out2, png2 = tmp_path / 'report.md', tmp_path / 'report.png'
+    rendered = run_tool(
+        'tools/analysis/accuracy_report.py', work / 'results.json',
+        '--iters', '2', '--seeds', '0', '--nproc', '1',
+        '--out', out2, '--plot', png2,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert out2.read_text().count('| difference of medians |') == 4
+    assert png2.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

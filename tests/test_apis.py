@@ -18,9 +18,9 @@ from mmpointrend.apis import (
     inference_model,
     init_model,
 )
+from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.data import generate_synthetic_dataset
 from mmpointrend.engine import CheckpointMismatchError
-from mmpointrend.testing import build_model_from_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmpointrend.testing import build_model_from_config, demo_seg_batch
+from mmpointrend.apis import build_model as build_model_from_config
+from mmpointrend.testing import demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(

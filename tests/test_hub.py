@@ -28,9 +28,9 @@ from conftest import (
 )
 
 from mmpointrend import hub
+from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.apis import inference_model, init_model
 from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.testing import build_model_from_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MAX_REQUESTS = 200

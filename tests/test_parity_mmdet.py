@@ -31,9 +31,9 @@ from mmdet.testing import demo_mm_inputs, demo_mm_proposals
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from mmpointrend.apis import resolve_config
 from mmpointrend.converters import convert_mmdet_pointrend
 from mmpointrend.models.utils import neg_abs_logit
-from mmpointrend.testing import resolve_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OURS = osp.join(

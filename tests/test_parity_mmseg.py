@@ -20,9 +20,10 @@ from _oracles import (
     upsample,
 )
 
+from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.converters import convert_mmseg_pointrend
 from mmpointrend.models.utils import semantic_uncertainty
-from mmpointrend.testing import build_model_from_config, demo_seg_batch
+from mmpointrend.testing import demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.parity

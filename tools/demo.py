@@ -92,7 +92,7 @@ def main() -> None:
         dataset_is_complete,
         generate_synthetic_dataset,
     )
-    from mmpointrend.engine.runner_setup import schedule_options
+    from tools.analysis.common import schedule_options
 
     start = time.perf_counter()
     data_root = osp.abspath(osp.join(ROOT, args.data_root))

@@ -17,8 +17,9 @@ import torch
 from mmdet.testing import demo_mm_inputs, demo_mm_proposals
 from payloads import INS_CONFIG, SEM_CONFIG, data_options, run_tool
 
+from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.models.utils import PointMLP
-from mmpointrend.testing import build_model_from_config, demo_seg_batch
+from mmpointrend.testing import demo_seg_batch
 
 DTYPES = [torch.bfloat16, torch.float16]
 #: Relative error of a 3-layer MLP in low precision (8 and 11 bit

@@ -21,10 +21,11 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 from payloads import INS_CONFIG, ROOT, SEM_CONFIG, data_options, run_tool
 
+from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.models.roi_heads.mask_heads.coarse_mask_head import (
     paste_masks_into_image,
 )
-from mmpointrend.testing import build_model_from_config, demo_seg_batch
+from mmpointrend.testing import demo_seg_batch
 
 
 # -- components ----------------------------------------------------------

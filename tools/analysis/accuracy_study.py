@@ -14,9 +14,9 @@ Every run trains with ``tools/dist_train.sh`` (or ``tools/train.py`` for
 ``--nproc 1``) and validates once at the end; the metrics are read from the
 run's MMEngine scalars. Finished runs are kept in ``<work-dir>/results.json``
 and skipped when the study is started again (``--fresh`` re-runs them), so
-an interrupted study resumes where it stopped. At the end (and after every
-run) it writes a Markdown report with medians, min-max spread and the
-per-seed values, and a PNG plot.
+an interrupted study resumes where it stopped. After every run it renders
+the report (``accuracy_report.py``: medians, min-max spread and per-seed
+values in Markdown, and a PNG plot).
 
 Example:
     python tools/analysis/accuracy_study.py            # the full study
@@ -31,117 +31,19 @@ import glob
 import json
 import os
 import os.path as osp
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from tools.analysis.common import machine, replace_block  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A baseline/PointRend config pair and what to report for it."""
-
-    task: str  # 'semantic' or 'instance'
-    data: str  # 'synthetic' or 'dsb2018'
-    baseline: str
-    pointrend: str
-    iters: int  # schedule length used by the study
-    metrics: tuple[tuple[str, str], ...]  # (scalar key, column title)
-    # a second, narrower boundary band evaluated after training (see
-    # NARROW_BAND): None to skip
-    narrow_band: float | None = None
-
-    @property
-    def boundary_key(self) -> str:
-        """The metric key of the boundary score."""
-        return 'mBIoU' if self.task == 'semantic' else 'coco/boundary_mAP'
-
-    @property
-    def columns(self) -> tuple[tuple[str, str], ...]:
-        """Reported (key, title) pairs, derived scores included."""
-        columns = self.metrics
-        if self.narrow_band is not None:
-            title = dict(self.metrics)[self.boundary_key]
-            columns += (
-                (
-                    f'{self.boundary_key}@narrow',
-                    f'{title} (d = {self.narrow_band:.1%} diag.)',
-                ),
-            )
-        if self.task == 'instance':
-            columns += ((MASK_MINUS_BOX, 'mask AP - box AP'),)
-        return columns
-
-
-#: Mask AP minus box AP of the same run: the mask branch's quality with the
-#: detector's run-to-run variation (which moves both) taken out.
-MASK_MINUS_BOX = 'coco/segm_minus_bbox'
-
-
-def metric_value(metrics: dict, key: str) -> float | None:
-    """A stored metric or the derived ``MASK_MINUS_BOX``; None if absent."""
-    if key == MASK_MINUS_BOX:
-        if 'coco/segm_mAP' in metrics and 'coco/bbox_mAP' in metrics:
-            return metrics['coco/segm_mAP'] - metrics['coco/bbox_mAP']
-        return None
-    return metrics.get(key)
-
-
-SEMANTIC_METRICS = (('mIoU', 'mIoU'), ('mBIoU', 'mBIoU'))
-INSTANCE_METRICS = (
-    ('coco/segm_mAP', 'mask AP'),
-    ('coco/boundary_mAP', 'Boundary AP'),
-    ('coco/bbox_mAP', 'box AP'),
+from tools.analysis.accuracy_report import (  # noqa: E402
+    EXPERIMENTS,
+    MODELS,
+    Experiment,
+    report,
 )
-#: Boundary IoU's band is 2% of the image diagonal: about 11 px on the
-#: 512x128 DSB2018 test crop, nearly the radius of a nucleus (7-18 px), so
-#: the boundary score there is close to the region score. The DSB2018
-#: experiments are scored a second time with a 0.5% band (3 px).
-NARROW_BAND = 0.005
-EXPERIMENTS = {
-    'synthetic-semantic': Experiment(
-        'semantic',
-        'synthetic',
-        'configs/synthetic/fpn_r18-slim_2xb4-600_synthetic-256x256.py',
-        'configs/synthetic/'
-        'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
-        400,
-        SEMANTIC_METRICS,
-    ),
-    'synthetic-instance': Experiment(
-        'instance',
-        'synthetic',
-        'configs/synthetic/mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
-        'configs/synthetic/'
-        'pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
-        300,
-        INSTANCE_METRICS,
-    ),
-    'dsb2018-semantic': Experiment(
-        'semantic',
-        'dsb2018',
-        'configs/dsb2018/fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
-        'configs/dsb2018/pointrend_fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
-        300,
-        SEMANTIC_METRICS,
-        NARROW_BAND,
-    ),
-    'dsb2018-instance': Experiment(
-        'instance',
-        'dsb2018',
-        'configs/dsb2018/mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
-        'configs/dsb2018/pointrend_mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
-        300,
-        INSTANCE_METRICS,
-        NARROW_BAND,
-    ),
-}
-MODELS = ('baseline', 'pointrend')
+from tools.analysis.common import schedule_options  # noqa: E402
 
 
 def prepare_data(data: str, root: str) -> None:
@@ -164,8 +66,6 @@ def prepare_data(data: str, root: str) -> None:
 
 def run_options(exp: Experiment, data_root: str, seed: int, iters: int):
     """``--cfg-options`` of one run: data location, seed, schedule."""
-    from mmpointrend.engine.runner_setup import schedule_options
-
     options = [
         f'{split}_dataloader.dataset.data_root={data_root}'
         for split in ('train', 'val', 'test')
@@ -280,153 +180,6 @@ def train_once(
     } | {'seconds': round(seconds, 1)}
 
 
-def _spread(values: list[float], scale: float) -> str:
-    vals = [v * scale for v in values]
-    if len(vals) == 1:
-        return f'{vals[0]:.1f}'
-    return f'{statistics.median(vals):.1f} [{min(vals):.1f}, {max(vals):.1f}]'
-
-
-def _scale(key: str) -> float:
-    # COCO metrics are fractions; mmseg reports percentages
-    return 100.0 if key.startswith('coco/') else 1.0
-
-
-def summarize(results: list[dict], names: list[str], seeds: list[int]):
-    """Markdown tables (one per experiment) of medians and spreads."""
-    lines = []
-    for name in names:
-        exp = EXPERIMENTS[name]
-        runs = {
-            (r['model'], r['seed']): r
-            for r in results
-            if r['experiment'] == name and r['seed'] in seeds
-        }
-        if not runs:
-            continue
-        iters = {r['iters'] for r in runs.values()}
-        lines.append(
-            f'### {name}\n\n{exp.iters if not iters else sorted(iters)[0]} '
-            f'iterations; baseline `{exp.baseline}`, PointRend '
-            f'`{exp.pointrend}`.\n'
-        )
-        head = '| model | ' + ' | '.join(t for _, t in exp.columns)
-        head += ' | seeds | train+val time (s) |\n'
-        head += '|---' * (len(exp.columns) + 3) + '|\n'
-        body = ''
-        medians = {}
-        for model in MODELS:
-            rows = [runs[(model, s)] for s in seeds if (model, s) in runs]
-            if not rows:
-                continue
-            cells = []
-            for key, _ in exp.columns:
-                vals = [
-                    v
-                    for r in rows
-                    if (v := metric_value(r['metrics'], key)) is not None
-                ]
-                cells.append(_spread(vals, _scale(key)) if vals else 'n/a')
-                if vals:
-                    medians[(model, key)] = statistics.median(vals)
-            secs = statistics.median(r['metrics']['seconds'] for r in rows)
-            used = ', '.join(str(r['seed']) for r in rows)
-            body += (
-                f'| {model} | ' + ' | '.join(cells) + f' | {used} | '
-                f'{secs:.0f} |\n'
-            )
-        deltas = []
-        for key, _ in exp.columns:
-            if ('baseline', key) in medians and ('pointrend', key) in medians:
-                d = medians[('pointrend', key)] - medians[('baseline', key)]
-                deltas.append(f'{d * _scale(key):+.1f}')
-            else:
-                deltas.append('n/a')
-        body += '| difference of medians | ' + ' | '.join(deltas) + ' | | |\n'
-        per_seed = ''
-        for (model, seed), r in sorted(runs.items()):
-            vals = ', '.join(
-                f'{t} {v * _scale(k):.2f}'
-                for k, t in exp.columns
-                if (v := metric_value(r['metrics'], k)) is not None
-            )
-            per_seed += f'{model} seed {seed}: {vals}; '
-        lines.append(head + body + f'\nPer seed: {per_seed.rstrip("; ")}.\n')
-    return '\n'.join(lines)
-
-
-def plot(results: list[dict], names: list[str], seeds: list[int], path):
-    """One panel per experiment: every seed's value and the median."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    names = [n for n in names if any(r['experiment'] == n for r in results)]
-    if not names:
-        return
-    fig, axes = plt.subplots(
-        1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False
-    )
-    colors = {'baseline': '#7f7f7f', 'pointrend': '#d62728'}
-    for ax, name in zip(axes[0], names, strict=True):
-        # the scores themselves; the derived difference has its own scale
-        columns = [
-            c for c in EXPERIMENTS[name].columns if c[0] != MASK_MINUS_BOX
-        ]
-        for m, model in enumerate(MODELS):
-            for i, (key, _) in enumerate(columns):
-                vals = [
-                    r['metrics'][key] * _scale(key)
-                    for r in results
-                    if r['experiment'] == name
-                    and r['model'] == model
-                    and r['seed'] in seeds
-                    and key in r['metrics']
-                ]
-                if not vals:
-                    continue
-                x = i + (m - 0.5) * 0.3
-                ax.scatter(
-                    [x] * len(vals), vals, color=colors[model], s=18, zorder=3
-                )
-                ax.hlines(
-                    statistics.median(vals),
-                    x - 0.12,
-                    x + 0.12,
-                    color=colors[model],
-                    lw=2.5,
-                    label=model if i == 0 else None,
-                )
-        ax.set_xticks(range(len(columns)))
-        ax.set_xticklabels(
-            [t.replace(' (', '\n(') for _, t in columns], fontsize=8
-        )
-        ax.set_title(name)
-        ax.grid(axis='y', alpha=0.3)
-    axes[0][0].legend(loc='best', fontsize=8)
-    fig.suptitle('Baseline vs PointRend: each dot one seed, bar = median')
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_report(results, names, seeds, out, png, command, nproc) -> None:
-    """Write the generated part of the report between its markers."""
-    rel_png = osp.relpath(png, osp.dirname(osp.abspath(out)))
-    body = (
-        f'Machine: {machine()}; {nproc} training process(es) x the batch '
-        f'of each config. Seeds: {", ".join(map(str, seeds))}. '
-        f'Command: `{command}`. Each cell: median [min, max] over the '
-        'seeds; mIoU/mBIoU in %, AP x 100. Metrics on the validation split '
-        'after the last iteration.\n\n'
-        + summarize(results, names, seeds)
-        + f'\n![accuracy study]({rel_png})\n'
-    )
-    replace_block(out, 'accuracy-study', body)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -510,30 +263,26 @@ def main() -> None:
         with open(tmp, 'w') as f:
             json.dump(results, f, indent=1)
         os.replace(tmp, store)
-        current = [
-            r
-            for r in results
-            if r['iters'] == (args.iters or EXPERIMENTS[r['experiment']].iters)
-        ]
-        write_report(
-            current,
+        report(
+            results,
             args.experiments,
             args.seeds,
+            args.iters,
             out,
             png,
             command,
             args.nproc,
         )
-        plot(current, args.experiments, args.seeds, png)
-    current = [
-        r
-        for r in results
-        if r['iters'] == (args.iters or EXPERIMENTS[r['experiment']].iters)
-    ]
-    write_report(
-        current, args.experiments, args.seeds, out, png, command, args.nproc
+    report(
+        results,
+        args.experiments,
+        args.seeds,
+        args.iters,
+        out,
+        png,
+        command,
+        args.nproc,
     )
-    plot(current, args.experiments, args.seeds, png)
     print(f'wrote {out} and {png}')
 
 

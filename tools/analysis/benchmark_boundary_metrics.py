@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import statistics
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -33,7 +31,11 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from mmpointrend.evaluation import boundary_stats, rle_boundary  # noqa: E402
-from tools.analysis.common import machine, replace_block  # noqa: E402
+from tools.analysis.common import (  # noqa: E402
+    machine,
+    median_seconds,
+    replace_block,
+)
 
 H, W = 1024, 2048
 
@@ -58,15 +60,6 @@ def ellipse(rng, jitter: float = 0.0, params=None):
         mask, (int(cx), int(cy)), (int(a), int(b)), angle, 0, 360, 1, -1
     )
     return mask, params
-
-
-def median_s(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -99,8 +92,8 @@ def main() -> None:
                 [rle_boundary(p, 0.02)], [rle_boundary(g, 0.02)], [0]
             )
 
-    t_mask = median_s(mask_iou, args.repeats)
-    t_both = median_s(boundary_and_mask_iou, args.repeats)
+    t_mask = median_seconds(mask_iou, args.repeats)
+    t_both = median_seconds(boundary_and_mask_iou, args.repeats)
 
     label = torch.from_numpy(rng.integers(0, 19, (H // 64, W // 64)))
     label = label.repeat_interleave(64, 0).repeat_interleave(64, 1)
@@ -114,8 +107,8 @@ def main() -> None:
     def seg_biou():
         boundary_stats(pred, label, 19, 255)
 
-    t_seg = median_s(seg_iou, args.repeats)
-    t_seg_b = median_s(seg_biou, args.repeats)
+    t_seg = median_seconds(seg_iou, args.repeats)
+    t_seg_b = median_seconds(seg_biou, args.repeats)
     body = (
         f'Machine: {machine()}; medians of {args.repeats} runs; command: '
         '`python tools/analysis/benchmark_boundary_metrics.py --repeats '

@@ -10,7 +10,7 @@
    evaluation (table + PNG plot).
 3. Multiply-adds and activations per RoI of the PointRend mask head at 224
    vs the standard 4x conv head at 28 and at 224 (paper Table 2), counted
-   with :func:`mmpointrend.analysis.count_mask_head_cost`.
+   with :func:`tools.analysis.get_flops.count_mask_head_cost`.
 
 Results are written between markers into ``docs/benchmarks.md``.
 
@@ -30,7 +30,12 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from tools.analysis.common import machine, replace_block  # noqa: E402
+from tools.analysis.common import (  # noqa: E402
+    machine,
+    measure_calls,
+    replace_block,
+    run_in_process,
+)
 
 OURS = 'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
 REF = 'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py'
@@ -44,7 +49,7 @@ def build_roi_head(spec: str, device: str):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmpointrend.testing import resolve_config
+    from mmpointrend.apis import resolve_config
 
     init_default_scope('mmdet')
     cfg = Config.fromfile(resolve_config(spec, ROOT))
@@ -101,9 +106,6 @@ def inputs(device: str):
 def _refine_worker(impl: str, repeats: int, device: str, queue) -> None:
     import torch
 
-    sys.path.insert(0, ROOT)
-    from tools.analysis.benchmark_semantic import measure_calls
-
     ref, ours = paired_heads(device)
     head = ref if impl == 'mmdet' else ours
     del ref, ours
@@ -124,8 +126,6 @@ def _refine_worker(impl: str, repeats: int, device: str, queue) -> None:
 
 def measure_refinement(impl: str, repeats: int, device: str) -> dict:
     """Refinement of one implementation, in a fresh process."""
-    from tools.analysis.benchmark_semantic import run_in_process
-
     return run_in_process(_refine_worker, impl, repeats, device)
 
 
@@ -255,7 +255,7 @@ def main() -> None:
         replace_block(args.output, f'instance-sweep {args.device}', table)
     if '3' in args.parts:
         print('[3] multiply-adds and activations per RoI', flush=True)
-        from mmpointrend.analysis import mask_head_cost_table
+        from tools.analysis.get_flops import mask_head_cost_table
 
         table = mask_head_cost_table()
         print(table)

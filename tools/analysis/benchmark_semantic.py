@@ -21,17 +21,18 @@ Example:
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import os.path as osp
-import resource
-import statistics
 import sys
-import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from tools.analysis.common import machine, replace_block  # noqa: E402
+from tools.analysis.common import (  # noqa: E402
+    machine,
+    measure_calls,
+    replace_block,
+    run_in_process,
+)
 
 FPN_POINTREND = (
     'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
@@ -46,21 +47,11 @@ DLV3_POINTREND = (
 DLV3_OS8 = 'configs/deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py'
 
 
-def _rss_mib() -> float:
-    """Current resident set size of this process in MiB (Linux)."""
-    with open('/proc/self/statm') as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _build(path: str, device: str):
     import torch
 
-    from mmpointrend.testing import build_model_from_config, resolve_config
+    from mmpointrend.apis import build_model as build_model_from_config
+    from mmpointrend.apis import resolve_config
 
     torch.manual_seed(0)
     model, _ = build_model_from_config(
@@ -152,79 +143,6 @@ def _worker(case: str, impl: str, repeats: int, device: str, queue) -> None:
         raise ValueError(case)
 
     queue.put(measure_calls(run, repeats, device))
-
-
-def measure_calls(run, repeats: int, device: str, on_first=None) -> dict:
-    """Median time and peak memory growth of ``run()`` after one warm-up.
-
-    Args:
-        run (Callable): The measured call.
-        repeats (int): Timed calls.
-        device (str): ``cpu`` (peak RSS growth) or ``cuda``
-            (``max_memory_allocated`` growth).
-        on_first (Callable, optional): Extracts what the caller needs from
-            the warm-up result, which is then released before timing (so
-            it does not inflate the peak).
-
-    Returns:
-        dict: ``median`` and ``times`` in seconds, ``peak_mib`` and
-        ``first`` (``on_first``'s value, or None).
-    """
-    import torch
-
-    def sync():
-        if device == 'cuda':
-            torch.cuda.synchronize()
-
-    base_rss = _rss_mib()
-    if device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        base_cuda = torch.cuda.memory_allocated()
-    out = run()
-    sync()
-    first = on_first(out) if on_first is not None else None
-    del out
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        sync()
-        times.append(time.perf_counter() - start)
-        del out
-    if device == 'cuda':
-        peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
-    else:
-        peak = max(_peak_rss_mib() - base_rss, 0.0)
-    return dict(
-        median=statistics.median(times),
-        times=times,
-        peak_mib=peak,
-        first=first,
-    )
-
-
-def run_in_process(target, *args) -> dict:
-    """Run ``target(*args, queue)`` in a fresh spawned process.
-
-    Each measurement gets its own process so that peak-memory growth and
-    allocator state are not shared between implementations.
-
-    Args:
-        target (Callable): Worker that puts one result dict on the queue.
-        *args: Its arguments before the queue.
-
-    Returns:
-        dict: What the worker put on the queue.
-    """
-    ctx = mp.get_context('spawn')
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f'benchmark worker {target.__name__}{args} failed')
-    return result
 
 
 def measure(case: str, impl: str, repeats: int, device: str) -> dict:

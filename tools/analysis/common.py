@@ -1,11 +1,21 @@
-"""Helpers shared by the scripts in tools/analysis."""
+"""Helpers shared by the scripts in tools/analysis (and tools/demo.py).
+
+One timer (:func:`measure_calls`, :func:`median_seconds`), one worker
+spawner (:func:`run_in_process`), the machine description, the Markdown
+block writer and the small CPU recipes' schedule options.
+"""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import os.path as osp
 import platform
 import re
+import resource
+import statistics
+import time
+from collections.abc import Callable
 
 
 def machine() -> str:
@@ -50,3 +60,134 @@ def replace_block(path: str, name: str, body: str) -> None:
         text += f'\n{block}\n'
     with open(path, 'w') as f:
         f.write(text)
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process in MiB (Linux)."""
+    with open('/proc/self/statm') as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after a warm-up.
+
+    Args:
+        fn (Callable): The measured call.
+        repeats (int): Timed calls.
+
+    Returns:
+        float: Seconds.
+    """
+    return measure_calls(fn, repeats, 'cpu')['median']
+
+
+def measure_calls(run, repeats: int, device: str, on_first=None) -> dict:
+    """Median time and peak memory growth of ``run()`` after one warm-up.
+
+    Args:
+        run (Callable): The measured call.
+        repeats (int): Timed calls.
+        device (str): ``cpu`` (peak RSS growth) or ``cuda``
+            (``max_memory_allocated`` growth).
+        on_first (Callable, optional): Extracts what the caller needs from
+            the warm-up result, which is then released before timing (so
+            it does not inflate the peak).
+
+    Returns:
+        dict: ``median`` and ``times`` in seconds, ``peak_mib`` and
+        ``first`` (``on_first``'s value, or None).
+    """
+    import torch
+
+    def sync():
+        if device == 'cuda':
+            torch.cuda.synchronize()
+
+    base_rss = _rss_mib()
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+        base_cuda = torch.cuda.memory_allocated()
+    out = run()
+    sync()
+    first = on_first(out) if on_first is not None else None
+    del out
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        sync()
+        times.append(time.perf_counter() - start)
+        del out
+    if device == 'cuda':
+        peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
+    else:
+        peak = max(_peak_rss_mib() - base_rss, 0.0)
+    return dict(
+        median=statistics.median(times),
+        times=times,
+        peak_mib=peak,
+        first=first,
+    )
+
+
+def run_in_process(target, *args) -> dict:
+    """Run ``target(*args, queue)`` in a fresh spawned process.
+
+    Each measurement gets its own process so that peak-memory growth and
+    allocator state are not shared between implementations.
+
+    Args:
+        target (Callable): Worker that puts one result dict on the queue.
+        *args: Its arguments before the queue.
+
+    Returns:
+        dict: What the worker put on the queue.
+    """
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f'benchmark worker {target.__name__}{args} failed')
+    return result
+
+
+def schedule_options(iters: int, poly: bool) -> list[str]:
+    """``--cfg-options`` that shorten or lengthen a small CPU recipe.
+
+    The recipes in ``configs/synthetic`` and ``configs/dsb2018`` warm up
+    linearly (``param_scheduler[0]``), then either decay polynomially after
+    the warm-up (semantic) or step down by 10x at 3/4 of the schedule
+    (instance). This keeps that shape for ``iters`` iterations, validating
+    and saving once at the end.
+
+    Args:
+        iters (int): New schedule length.
+        poly (bool): True for the poly decay of the semantic recipes, False
+            for the step decay of the instance recipes.
+
+    Returns:
+        list[str]: ``key=value`` strings for ``--cfg-options``.
+    """
+    if iters < 1:
+        raise ValueError(f'iters must be >= 1, got {iters}')
+    warmup = max(1, min(50, iters // 10))
+    options = [
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
+        f'default_hooks.checkpoint.interval={iters}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.end={iters}',
+    ]
+    if poly:
+        options.append(f'param_scheduler.1.begin={warmup}')
+    else:
+        options.append(f'param_scheduler.1.milestones=[{iters * 3 // 4}]')
+    return options

@@ -1,4 +1,7 @@
-"""Counting the compute of mask heads (paper Table 2).
+"""Count the compute of mask heads per RoI (the paper's Table 2).
+
+Example:
+    python tools/analysis/get_flops.py
 
 Multiply-adds and output activations are counted by MMEngine's trace-based
 analyzers (one multiply-add = one "flop", the fvcore convention) on a single
@@ -144,3 +147,7 @@ def mask_head_cost_table(num_classes: int = 80) -> str:
             f'{PAPER_TABLE2[name] / 1e9:.1f} B | {acts / 1e6:.2f} M |'
         )
     return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    print(mask_head_cost_table())
