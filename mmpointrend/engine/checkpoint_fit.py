@@ -31,8 +31,16 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint covers too little of the model it is loaded into."""
 
 
-def _prefixes(keys: Iterable[str], depth: int = 2, most: int = 6) -> str:
-    counts = Counter('.'.join(k.split('.')[:depth]) for k in keys)
+def _prefixes(
+    keys: Iterable[str], depth: int | None = 2, most: int = 6
+) -> str:
+    """``prefix.* (count)`` list of keys; ``depth=None``: their modules."""
+    counts = Counter(
+        k.rsplit('.', 1)[0]
+        if depth is None
+        else '.'.join(k.split('.')[:depth])
+        for k in keys
+    )
     listed = ', '.join(f'{p}.* ({n})' for p, n in counts.most_common(most))
     if len(counts) > most:
         listed += f', ... ({len(counts) - most} more prefixes)'
@@ -67,6 +75,48 @@ def check_checkpoint_fit(
     """
     if not 0.0 <= min_fit <= 1.0:
         raise ValueError(f'min_fit must be in [0, 1], got {min_fit}')
+    share, missing, wrong_shape, unexpected = checkpoint_fit(
+        model, state_dict, revise_keys
+    )
+    if share < min_fit:
+        raise CheckpointMismatchError(
+            f'{source} fits only {share:.1%} of the model (by weight count; '
+            f'at least {min_fit:.0%} required): {len(missing)} model keys '
+            f'are missing, e.g. {_prefixes(missing)}; {len(unexpected)} '
+            f'checkpoint keys are unexpected, e.g. {_prefixes(unexpected)}'
+            + (
+                f'; {len(wrong_shape)} have another shape, e.g. '
+                f'{_prefixes(wrong_shape)}'
+                if wrong_shape
+                else ''
+            )
+            + '. Is it a checkpoint of this config '
+            '(semantic vs instance, backbone, class count)? Foreign '
+            'PointRend checkpoints need tools/model_converters first. To '
+            'load a small part on purpose (e.g. a backbone only), lower '
+            'CheckpointFitHook min_fit with --cfg-options.'
+        )
+    return share
+
+
+def checkpoint_fit(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    revise_keys: Iterable[tuple[str, str]] = ((r'^module\.', ''),),
+) -> tuple[float, list[str], list[str], list[str]]:
+    """How a state dict covers a model, key by key.
+
+    Args:
+        model (nn.Module): Model to load into (unwrapped or wrapped).
+        state_dict (Mapping[str, Tensor]): Weights to load.
+        revise_keys (Iterable[tuple[str, str]]): See
+            :func:`check_checkpoint_fit`.
+
+    Returns:
+        tuple: The share of model elements provided with matching name and
+        shape, then the model keys that are missing, those with another
+        shape, and the checkpoint keys the model does not have.
+    """
     if is_model_wrapper(model):
         model = model.module
     revised = {}
@@ -92,26 +142,8 @@ def check_checkpoint_fit(
         else:
             fitting += value.numel()
     share = fitting / total
-    if share < min_fit:
-        unexpected = [k for k in revised if k not in expected]
-        raise CheckpointMismatchError(
-            f'{source} fits only {share:.1%} of the model (by weight count; '
-            f'at least {min_fit:.0%} required): {len(missing)} model keys '
-            f'are missing, e.g. {_prefixes(missing)}; {len(unexpected)} '
-            f'checkpoint keys are unexpected, e.g. {_prefixes(unexpected)}'
-            + (
-                f'; {len(wrong_shape)} have another shape, e.g. '
-                f'{_prefixes(wrong_shape)}'
-                if wrong_shape
-                else ''
-            )
-            + '. Is it a checkpoint of this config '
-            '(semantic vs instance, backbone, class count)? Foreign '
-            'PointRend checkpoints need tools/model_converters first. To '
-            'load a small part on purpose (e.g. a backbone only), lower '
-            'CheckpointFitHook min_fit with --cfg-options.'
-        )
-    return share
+    unexpected = [k for k in revised if k not in expected]
+    return share, missing, wrong_shape, unexpected
 
 
 @HOOKS.register_module()
@@ -148,13 +180,15 @@ class CheckpointFitHook(Hook):
         if isinstance(model, BaseTTAModel):
             # --tta: the runner loads the weights into the wrapped model.
             model = model.module
-        share = check_checkpoint_fit(
-            model, state, self.min_fit, source=str(source)
-        )
+        check_checkpoint_fit(model, state, self.min_fit, source=str(source))
+        share, missing, wrong_shape, _ = checkpoint_fit(model, state)
         if share < 1.0:
+            # e.g. fine-tuning on another class count: the class-specific
+            # layers have another shape and keep their initialisation.
             runner.logger.warning(
-                f'checkpoint covers {share:.1%} of the model weights; the '
-                'rest keeps its initialisation (see the key list below)'
+                f'checkpoint covers {share:.1%} of the model weights; not '
+                f'loaded (another shape): {_prefixes(wrong_shape, None)}; '
+                f'not loaded (missing): {_prefixes(missing, None)}'
             )
 
 

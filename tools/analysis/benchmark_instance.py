@@ -228,7 +228,8 @@ def main() -> None:
             f'{ours["median"]:.3f} | {ours["peak_mib"]:.0f} |\n\n'
             f'Speed-up **{speed:.2f}x** (target >= 3x), memory ratio '
             f'**{mem:.3f}** (target <= 0.25): '
-            f'{"met" if met else "**missed**"}. Identical binary masks on '
+            f'{"met in this run" if met else "**missed in this run**"}. '
+            'Identical binary masks on '
             f'{100 * agree:.4f}% of the pasted pixels.\n'
         )
         print(body)

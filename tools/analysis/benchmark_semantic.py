@@ -208,7 +208,7 @@ def main() -> None:
             f'(target >= {speed_target}x) | '
             f'{ref["peak_mib"]:.0f} | {ours["peak_mib"]:.0f} | {mem:.2f}'
             f'{"" if mem_target is None else f" (target <= {mem_target})"} | '
-            f'{"met" if met else "**missed**"} |'
+            f'{"met in this run" if met else "**missed in this run**"} |'
         )
     header = (
         f'Machine: {machine()}; device {args.device}; medians of '
