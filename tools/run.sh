@@ -77,7 +77,8 @@ EOF
   # dependencies: they pin setuptools 60 and an old rich, which break torch.
   "${pip[@]}" -q --no-deps openmim==0.3.9
   "${pip[@]}" -q -r "$REPO/requirements/mim.txt"
-  "${pip[@]}" -q --no-build-isolation -e "$REPO[tests]"
+  # tests + ONNX export (onnx, onnxruntime, onnxscript)
+  "${pip[@]}" -q --no-build-isolation -e "$REPO[tests,export]"
   "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet'
   echo "$want" > "$stamp"
   log "environment ready: $PY"

@@ -224,7 +224,10 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         if inputs.shape[0] == 0:  # an empty batch: empty logits, no error
             channels = self.decode_head[-1].out_channels
             return inputs.new_zeros((0, channels, *shape))
-        metas = [dict(img_shape=shape, pad_shape=shape)] * inputs.shape[0]
+        # One meta serves the whole batch (the heads read only the first,
+        # all images share the padded shape); a list as long as the batch
+        # would fix the batch size in an exported graph.
+        metas = [dict(img_shape=shape, pad_shape=shape)]
         return self.encode_decode(inputs, metas)
 
 

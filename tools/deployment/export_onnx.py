@@ -1,0 +1,107 @@
+"""Export a PointRend model to ONNX and check it against onnxruntime.
+
+Examples:
+    python tools/deployment/export_onnx.py \
+        work_dirs/demo_semantic/pointrend_fpn_r18-slim_2xb4-1500_*.py \
+        work_dirs/demo_semantic/iter_1500.pth --out pointrend.onnx \
+        --shape 512 512 --verify
+    # TensorRT's TopK takes k <= 3840:
+    python tools/deployment/export_onnx.py CONFIG CKPT --out m.onnx \
+        --shape 1024 2048 --max-points 3840
+
+The input is a normalised (B, 3, H, W) float tensor (the model's data
+preprocessor: mean/std and channel order); the outputs are ``logits``
+(B, K, H, W) and ``labels`` (B, H, W). See docs/deployment.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmpointrend.utils.ckpt_io import add_trust_argument
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file or model-zoo name')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='weights (default: the zoo weights of a model name)',
+    )
+    parser.add_argument('--out', required=True, help='output .onnx file')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=(512, 512),
+        metavar=('H', 'W'),
+        help='input size (fixed in the graph); default 512 512',
+    )
+    parser.add_argument('--opset', type=int, default=18)
+    parser.add_argument(
+        '--dynamic', action='store_true', help='dynamic batch axis'
+    )
+    parser.add_argument(
+        '--max-points',
+        type=int,
+        help='cap the points per subdivision step (TensorRT: 3840)',
+    )
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='run the file in onnxruntime on a random image and compare',
+    )
+    add_trust_argument(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import numpy as np
+    import torch
+
+    from mmpointrend.apis import init_model
+    from mmpointrend.deploy import export_segmentor
+
+    model = init_model(args.config, args.checkpoint, device='cpu')
+    if hasattr(model, 'roi_head'):
+        print(
+            'error: instance (Mask R-CNN) export is not supported yet; see '
+            'docs/deployment.md',
+            file=sys.stderr,
+        )
+        return 2
+    export_segmentor(
+        model,
+        args.out,
+        tuple(args.shape),
+        dynamic_batch=args.dynamic,
+        max_points=args.max_points,
+        opset=args.opset,
+    )
+    num_points = model.test_cfg['subdivision_num_points']
+    print(f'wrote {args.out} (input 1x3x{args.shape[0]}x{args.shape[1]}, '
+          f'N = {num_points} points per step)')  # fmt: skip
+    if args.verify:
+        import onnxruntime as ort
+
+        image = torch.randn(1, 3, *args.shape)
+        with torch.no_grad():
+            logits = model(image, mode='tensor')
+        session = ort.InferenceSession(args.out)
+        got = session.run(None, {'image': image.numpy()})
+        diff = float(np.abs(got[0] - logits.numpy()).max())
+        same = float((got[1] == logits.argmax(1).numpy()).mean())
+        print(f'onnxruntime vs PyTorch: logits max |diff| {diff:.2e}, '
+              f'labels equal on {same:.4%} of pixels')  # fmt: skip
+    return 0
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, ROOT)
+    sys.exit(main())
