@@ -158,3 +158,25 @@ def test_command_line_exports_and_verifies(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.is_file()
     assert 'onnxruntime vs PyTorch' in proc.stdout
+
+
+def test_deployment_doc_example_runs(tmp_path, monkeypatch):
+    """docs/deployment.md's onnxruntime example, on an exported model."""
+    import re
+
+    import cv2
+
+    doc = open(osp.join(ROOT, 'docs', 'deployment.md')).read()
+    (example,) = re.findall(r'```python\n(.*?)```', doc, re.S)
+    config = osp.join(
+        ROOT,
+        'configs/synthetic/pointrend_fpn_r18-slim_2xb4-1500_synthetic-160x160.py',
+    )
+    model = _model(config)
+    export_segmentor(model, str(tmp_path / 'pointrend.onnx'), (192, 192))
+    image = np.random.default_rng(0).integers(0, 255, (240, 320, 3))
+    cv2.imwrite(str(tmp_path / 'street.png'), image.astype(np.uint8))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, 'docs/deployment.md', 'exec'), {})
+    labels = cv2.imread(str(tmp_path / 'labels.png'), cv2.IMREAD_UNCHANGED)
+    assert labels.shape == (192, 192) and labels.max() < 5
