@@ -4,6 +4,7 @@ from .onnx_export import (
     DEFAULT_OPSET,
     TENSORRT_MAX_TOPK,
     SegmentorExporter,
+    export_detector,
     export_segmentor,
     limit_points,
 )
@@ -12,6 +13,7 @@ __all__ = [
     'DEFAULT_OPSET',
     'TENSORRT_MAX_TOPK',
     'SegmentorExporter',
+    'export_detector',
     'export_segmentor',
     'limit_points',
 ]

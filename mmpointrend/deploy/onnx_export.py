@@ -130,3 +130,49 @@ def export_segmentor(
             verbose=False,
         )
     return out
+
+
+def export_detector(
+    model: nn.Module,
+    out: str,
+    shape: tuple[int, int],
+    *,
+    opset: int = DEFAULT_OPSET,
+) -> str:
+    """Export Mask R-CNN + PointRend to an ONNX file.
+
+    Input ``image`` (1, 3, H, W), normalised; outputs ``boxes`` (n, 4) in
+    input pixels, ``scores`` (n,), ``labels`` (n,) int64 and ``masks``
+    (n, M, M) probabilities inside each box (M = 224 by default), with n
+    from 0 to ``test_cfg.rcnn.max_per_img``. See
+    :class:`~mmpointrend.deploy.detector_export.DetectorExporter`.
+
+    Args:
+        model (nn.Module): An mmdet detector with a PointRend RoI head.
+        out (str): Output ``.onnx`` path.
+        shape (tuple[int, int]): Input ``(H, W)`` (fixed).
+        opset (int): ONNX opset (>= 16). Defaults to 18.
+
+    Returns:
+        str: ``out``.
+    """
+    from .detector_export import DetectorExporter, onnx_translations
+
+    if opset < 16:
+        raise ValueError(f'opset must be >= 16 (GridSample), got {opset}')
+    wrapper = DetectorExporter(model.eval(), shape).eval()
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (torch.zeros(1, 3, *shape),),
+            out,
+            dynamo=True,
+            opset_version=opset,
+            input_names=['image'],
+            output_names=['boxes', 'scores', 'labels', 'masks'],
+            custom_translation_table=onnx_translations(),
+            external_data=False,
+            verbose=False,
+        )
+    return out

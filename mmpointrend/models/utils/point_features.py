@@ -234,26 +234,41 @@ def sample_roi_points(
         )
     num_rois, num_points = rel_points.shape[:2]
     channels = sum(f.shape[1] for f in feats)
+    abs_points = roi_points_to_image(rois[:, 1:], rel_points)
+    if feats[0].shape[0] == 1:
+        # One image (inference, export): every RoI reads it; no grouping by
+        # image, so nothing depends on the number of RoIs.
+        return _sample_image_points(feats, strides, 0, abs_points)
     out = feats[0].new_zeros((num_rois, channels, num_points))
     if num_rois == 0:
         return out
-    abs_points = roi_points_to_image(rois[:, 1:], rel_points)
     batch_index = rois[:, 0].long()
     # grid_sample needs an image index per grid, so RoIs are grouped by image.
     for b in torch.unique(batch_index).tolist():
         sel = torch.nonzero(batch_index == b).squeeze(1)
-        pts = abs_points[sel]
-        parts = []
-        for feat, stride in zip(feats, strides):
-            norm = image_points_to_map(pts, feat.shape[-2:], stride)
-            parts.append(point_sample(feat[b : b + 1], norm.view(1, -1, 2)))
-        level_feats = torch.cat(parts, dim=1)  # (1, C, len(sel) * P)
-        out[sel] = (
-            level_feats.view(channels, len(sel), num_points)
-            .transpose(0, 1)
-            .to(out.dtype)
+        out[sel] = _sample_image_points(feats, strides, b, abs_points[sel]).to(
+            out.dtype
         )
     return out
+
+
+def _sample_image_points(
+    feats: Sequence[Tensor], strides: Sequence[float], index: int, pts: Tensor
+) -> Tensor:
+    """Features of image ``index`` at (R, P, 2) image-pixel points.
+
+    Returns:
+        Tensor: (R, sum(C_l), P).
+    """
+    num_rois, num_points = pts.shape[:2]
+    parts = []
+    for feat, stride in zip(feats, strides):
+        norm = image_points_to_map(pts, feat.shape[-2:], stride)
+        parts.append(
+            point_sample(feat[index : index + 1], norm.view(1, -1, 2))
+        )
+    level_feats = torch.cat(parts, dim=1)  # (1, C, R * P)
+    return level_feats.view(-1, num_rois, num_points).transpose(0, 1)
 
 
 def point_labels(label_map: Tensor, points: Tensor) -> Tensor:
