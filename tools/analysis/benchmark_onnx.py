@@ -1,8 +1,13 @@
 """onnxruntime vs PyTorch eager for exported PointRend models, one run.
 
 Semantic: SemanticFPN + PointRend R50 (Cityscapes config, random weights,
-random BN statistics) at 1024x2048, N = 8192, 2 steps; the same image
-through PyTorch eager (``mode='tensor'``) and through the exported file in
+random BN statistics) at 1024x2048, N = 8192, 2 steps; PyTorch eager is
+``mode='tensor'``. Instance: Mask R-CNN + PointRend R50 (COCO config,
+random weights, every class kept so that there are 100 detections) at
+800x1216; PyTorch eager is mmdet's ``predict`` (which also pastes the
+100 masks into the image; the ONNX graph returns them as 224x224
+probabilities).
+The same image goes through PyTorch eager and through the exported file in
 onnxruntime (CPU provider, default threads), medians over ``--repeats``
 after one warm-up each. Writes the block ``onnx cpu`` of
 docs/benchmarks.md.
@@ -27,6 +32,9 @@ from tools.analysis.common import (  # noqa: E402
 )
 
 CONFIG = 'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
+INSTANCE_CONFIG = (
+    'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
+)
 
 
 def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
@@ -64,6 +72,66 @@ def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
     return dict(eager=t_eager, ort=t_ort, agree=agree, diff=diff, shape=shape)
 
 
+def instance_row(repeats: int, shape=(800, 1216)) -> dict:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from mmpointrend.apis import build_model
+    from mmpointrend.deploy import export_detector
+    from mmpointrend.deploy.detector_export import DetectorExporter
+
+    torch.manual_seed(0)
+    model = build_model(osp.join(ROOT, INSTANCE_CONFIG))[0].eval()
+    model.test_cfg.rcnn.score_thr = 0.0  # random heads: keep every class
+    wrapper = DetectorExporter(model, shape).eval()
+    image = torch.randn(1, 3, *shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_detector(model, osp.join(tmp, 'm.onnx'), shape)
+        session = ort.InferenceSession(
+            path, providers=['CPUExecutionProvider']
+        )
+        feed = {'image': image.numpy()}
+
+        from mmdet.structures import DetDataSample
+
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=shape,
+                ori_shape=shape,
+                pad_shape=shape,
+                batch_input_shape=shape,
+                scale_factor=(1.0, 1.0),
+            )
+        )
+
+        def eager():
+            with torch.no_grad():
+                return model.predict(image, [sample], rescale=False)
+
+        with torch.no_grad():
+            ref = wrapper(image)
+        got = session.run(None, feed)
+        same = got[0].shape == tuple(ref[0].shape) and bool(
+            np.array_equal(got[2], ref[2].numpy())
+        )
+        t_eager = median_seconds(eager, repeats)
+        t_ort = median_seconds(lambda: session.run(None, feed), repeats)
+    return dict(
+        eager=t_eager, ort=t_ort, dets=len(ref[0]), same=same, shape=shape
+    )
+
+
+def _row(name: str, row: dict) -> str:
+    ratio = row['eager'] / row['ort']
+    verdict = 'met in this run' if ratio >= 1.0 else '**missed in this run**'
+    h, w = row['shape']
+    return (
+        f'| {name} | {h}x{w} | {row["eager"]:.3f} | {row["ort"]:.3f} | '
+        f'**{ratio:.2f}x** (target >= 1.0x) | {verdict} |\n'
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=5)
@@ -72,23 +140,24 @@ def main() -> None:
     )
     args = parser.parse_args()
     print('[1] semantic 1024x2048, exporting and timing', flush=True)
-    row = semantic_row(args.repeats)
-    ratio = row['eager'] / row['ort']
-    verdict = 'met in this run' if ratio >= 1.0 else '**missed in this run**'
-    h, w = row['shape']
+    sem = semantic_row(args.repeats)
+    print('[2] instance 800x1216, exporting and timing', flush=True)
+    ins = instance_row(args.repeats)
     body = (
         f'Machine: {machine()}; medians of {args.repeats} runs after 1 '
         'warm-up; command: `python tools/analysis/benchmark_onnx.py '
         f'--repeats {args.repeats}`.\n\n'
         '| model | input | PyTorch eager (s) | onnxruntime (s) | '
         'eager / onnxruntime | target |\n|---|---|---|---|---|---|\n'
-        f'| SemanticFPN + PointRend R50, K=19, N=8192, 2 steps | '
-        f'{h}x{w} | {row["eager"]:.3f} | {row["ort"]:.3f} | '
-        f'**{ratio:.2f}x** (target >= 1.0x) | {verdict} |\n\n'
-        f'Same image, same weights: logits max |diff| {row["diff"]:.1e}, '
-        f'labels equal on {row["agree"]:.4%} of pixels. Instance (Mask '
-        'R-CNN + PointRend) export is not available yet, so it has no '
-        'row.\n'
+        + _row('SemanticFPN + PointRend R50, K=19, N=8192, 2 steps', sem)
+        + _row(
+            f'Mask R-CNN + PointRend R50, {ins["dets"]} detections '
+            '(eager: mmdet predict)',
+            ins,
+        )
+        + f'\nSemantic, same image and weights: logits max |diff| '
+        f'{sem["diff"]:.1e}, labels equal on {sem["agree"]:.4%} of pixels. '
+        f'Instance: same detections and labels: {ins["same"]}.\n'
     )
     print(body)
     replace_block(args.output, 'onnx cpu', body)
