@@ -220,6 +220,13 @@ def main() -> None:
     command = ' '.join(
         ['python tools/analysis/accuracy_study.py', *sys.argv[1:]]
     )
+
+    def render(results: list[dict]) -> None:
+        report(
+            results, args.experiments, args.seeds, args.iters, out, png,
+            command, args.nproc,
+        )  # fmt: skip
+
     for data in sorted({EXPERIMENTS[n].data for n in args.experiments}):
         prepare_data(data, roots[data])
 
@@ -263,26 +270,8 @@ def main() -> None:
         with open(tmp, 'w') as f:
             json.dump(results, f, indent=1)
         os.replace(tmp, store)
-        report(
-            results,
-            args.experiments,
-            args.seeds,
-            args.iters,
-            out,
-            png,
-            command,
-            args.nproc,
-        )
-    report(
-        results,
-        args.experiments,
-        args.seeds,
-        args.iters,
-        out,
-        png,
-        command,
-        args.nproc,
-    )
+        render(results)
+    render(results)
     print(f'wrote {out} and {png}')
 
 

@@ -37,9 +37,22 @@ INSTANCE_CONFIG = (
 )
 
 
+def _timed(path: str, image, eager, repeats: int) -> tuple:
+    """Median eager and onnxruntime times, and onnxruntime's outputs."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    feed = {'image': image.numpy()}
+    got = session.run(None, feed)
+    return (
+        median_seconds(eager, repeats),
+        median_seconds(lambda: session.run(None, feed), repeats),
+        got,
+    )
+
+
 def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
     import numpy as np
-    import onnxruntime as ort
     import torch
 
     from mmpointrend.apis import build_model
@@ -54,27 +67,21 @@ def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
     image = torch.randn(1, 3, *shape)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_segmentor(model, osp.join(tmp, 'm.onnx'), shape)
-        session = ort.InferenceSession(
-            path, providers=['CPUExecutionProvider']
-        )
-        feed = {'image': image.numpy()}
 
         def eager():
             with torch.no_grad():
                 return model(image, mode='tensor')
 
         ref = eager()
-        got = session.run(None, feed)[0]
+        t_eager, t_ort, got = _timed(path, image, eager, repeats)
+        got = got[0]
         agree = float((got.argmax(1) == ref.argmax(1).numpy()).mean())
         diff = float(np.abs(got - ref.numpy()).max())
-        t_eager = median_seconds(eager, repeats)
-        t_ort = median_seconds(lambda: session.run(None, feed), repeats)
     return dict(eager=t_eager, ort=t_ort, agree=agree, diff=diff, shape=shape)
 
 
 def instance_row(repeats: int, shape=(800, 1216)) -> dict:
     import numpy as np
-    import onnxruntime as ort
     import torch
 
     from mmpointrend.apis import build_model
@@ -88,11 +95,6 @@ def instance_row(repeats: int, shape=(800, 1216)) -> dict:
     image = torch.randn(1, 3, *shape)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_detector(model, osp.join(tmp, 'm.onnx'), shape)
-        session = ort.InferenceSession(
-            path, providers=['CPUExecutionProvider']
-        )
-        feed = {'image': image.numpy()}
-
         from mmdet.structures import DetDataSample
 
         sample = DetDataSample(
@@ -111,12 +113,10 @@ def instance_row(repeats: int, shape=(800, 1216)) -> dict:
 
         with torch.no_grad():
             ref = wrapper(image)
-        got = session.run(None, feed)
+        t_eager, t_ort, got = _timed(path, image, eager, repeats)
         same = got[0].shape == tuple(ref[0].shape) and bool(
             np.array_equal(got[2], ref[2].numpy())
         )
-        t_eager = median_seconds(eager, repeats)
-        t_ort = median_seconds(lambda: session.run(None, feed), repeats)
     return dict(
         eager=t_eager, ort=t_ort, dets=len(ref[0]), same=same, shape=shape
     )

@@ -268,7 +268,8 @@ def _sample_image_points(
             point_sample(feat[index : index + 1], norm.view(1, -1, 2))
         )
     level_feats = torch.cat(parts, dim=1)  # (1, C, R * P)
-    return level_feats.view(-1, num_rois, num_points).transpose(0, 1)
+    channels = level_feats.shape[1]
+    return level_feats.view(channels, num_rois, num_points).transpose(0, 1)
 
 
 def point_labels(label_map: Tensor, points: Tensor) -> Tensor:
