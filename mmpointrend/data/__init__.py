@@ -1,5 +1,7 @@
-"""Data a user can make on any machine: the synthetic dataset, the DSB2018
-image of a registry package, LVIS-to-COCO class mapping, one COCO writer.
+"""Data a user can make on any machine.
+
+The synthetic dataset, the DSB2018 image of a registry package, the
+LVIS-to-COCO class mapping and one COCO writer.
 
 The registered dataset classes and transforms are in
 :mod:`mmpointrend.datasets`.

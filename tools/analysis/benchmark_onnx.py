@@ -136,17 +136,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument(
+        '--semantic-shape', type=int, nargs=2, default=(1024, 2048)
+    )
+    parser.add_argument(
+        '--instance-shape', type=int, nargs=2, default=(800, 1216)
+    )
+    parser.add_argument(
         '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
     )
     args = parser.parse_args()
-    print('[1] semantic 1024x2048, exporting and timing', flush=True)
-    sem = semantic_row(args.repeats)
-    print('[2] instance 800x1216, exporting and timing', flush=True)
-    ins = instance_row(args.repeats)
+    print('[1] semantic, exporting and timing', flush=True)
+    sem = semantic_row(args.repeats, tuple(args.semantic_shape))
+    print('[2] instance, exporting and timing', flush=True)
+    ins = instance_row(args.repeats, tuple(args.instance_shape))
+    command = ' '.join(
+        ['python tools/analysis/benchmark_onnx.py', *sys.argv[1:]]
+    )
     body = (
         f'Machine: {machine()}; medians of {args.repeats} runs after 1 '
-        'warm-up; command: `python tools/analysis/benchmark_onnx.py '
-        f'--repeats {args.repeats}`.\n\n'
+        f'warm-up; command: `{command}`.\n\n'
         '| model | input | PyTorch eager (s) | onnxruntime (s) | '
         'eager / onnxruntime | target |\n|---|---|---|---|---|---|\n'
         + _row('SemanticFPN + PointRend R50, K=19, N=8192, 2 steps', sem)
