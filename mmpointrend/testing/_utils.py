@@ -112,3 +112,25 @@ def tiny_segmentor_cfg(**overrides) -> dict:
     cfg = copy.deepcopy(_TINY)
     cfg.update(overrides)
     return cfg
+
+
+def random_bn_statistics(model: torch.nn.Module, seed: int = 0):
+    """Give every BatchNorm random running statistics, in place.
+
+    Freshly built models have mean 0 / variance 1, which makes eval-mode BN
+    the identity and hides errors in its handling (e.g. by an exporter).
+
+    Args:
+        model (torch.nn.Module): Model to change.
+        seed (int): Seed of the statistics. Defaults to 0.
+
+    Returns:
+        torch.nn.Module: ``model``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            mean, var = module.running_mean, module.running_var
+            mean.copy_(torch.rand(mean.shape, generator=gen) * 0.2 - 0.1)
+            var.copy_(torch.rand(var.shape, generator=gen) + 0.5)
+    return model

@@ -24,6 +24,7 @@ from mmpointrend.deploy import export_detector
 from mmpointrend.models.roi_heads.mask_heads.coarse_mask_head import (
     paste_masks_into_image,
 )
+from mmpointrend.testing import random_bn_statistics
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(
@@ -38,11 +39,7 @@ pytestmark = pytest.mark.slow
 
 def _model(config, seed=0, **rcnn):
     torch.manual_seed(seed)
-    model = build_model(config)[0].eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
+    model = random_bn_statistics(build_model(config)[0].eval(), seed)
     model.test_cfg.rcnn.update(rcnn)
     return model
 

@@ -23,6 +23,7 @@ from _oracles import assert_only_tie_flips, upsample
 from mmpointrend.apis import build_model
 from mmpointrend.deploy import TENSORRT_MAX_TOPK, export_segmentor
 from mmpointrend.models.utils import semantic_uncertainty
+from mmpointrend.testing import random_bn_statistics
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(
@@ -42,12 +43,7 @@ pytestmark = pytest.mark.slow
 
 def _model(config, seed=0, **test_cfg):
     torch.manual_seed(seed)
-    model = build_model(config)[0].eval()
-    # random BN statistics, so that eval-mode BN is not the identity
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
+    model = random_bn_statistics(build_model(config)[0].eval(), seed)
     model.test_cfg.update(test_cfg)
     return model
 

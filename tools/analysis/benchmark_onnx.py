@@ -57,13 +57,11 @@ def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
 
     from mmpointrend.apis import build_model
     from mmpointrend.deploy import export_segmentor
+    from mmpointrend.testing import random_bn_statistics
 
     torch.manual_seed(0)
-    model = build_model(osp.join(ROOT, CONFIG))[0].eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
+    model = random_bn_statistics(build_model(osp.join(ROOT, CONFIG))[0])
+    model.eval()
     image = torch.randn(1, 3, *shape)
     with tempfile.TemporaryDirectory() as tmp:
         path = export_segmentor(model, osp.join(tmp, 'm.onnx'), shape)

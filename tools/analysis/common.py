@@ -191,3 +191,29 @@ def schedule_options(iters: int, poly: bool) -> list[str]:
     else:
         options.append(f'param_scheduler.1.milestones=[{iters * 3 // 4}]')
     return options
+
+
+def semantic_render_case(seed: int = 0):
+    """The semantic point head at 1024x2048 (K = 19, N = 8192, 2 steps).
+
+    Returns:
+        tuple: ``(head, fine, coarse, test_cfg)``: a
+        :class:`~mmpointrend.models.PointRendSemSegHead` in eval mode, its
+        256-channel stride-4 P2 level, smooth coarse logits (as a trained
+        coarse head gives) and the render settings.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from mmpointrend.models import PointRendSemSegHead
+
+    torch.manual_seed(seed)
+    head = PointRendSemSegHead(
+        in_channels=[256], in_index=[0], channels=256, num_classes=19
+    ).eval()
+    coarse = F.interpolate(
+        torch.randn(1, 19, 16, 32) * 4, size=(256, 512), mode='bilinear'
+    )
+    fine = [torch.randn(1, 256, 256, 512)]
+    cfg = dict(subdivision_steps=2, subdivision_num_points=8192)
+    return head, fine, coarse, cfg

@@ -150,22 +150,13 @@ def instance_parts(repeats: int, gemm: float, bandwidth: float) -> list:
 
 def semantic_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     import torch
-    import torch.nn.functional as F
 
     import mmpointrend.models.decode_heads.pointrend_sem_seg_head as sh
     import mmpointrend.models.utils.subdivision as sub
-    from mmpointrend.models import PointRendSemSegHead
     from mmpointrend.models.utils import PointMLP
+    from tools.analysis.common import semantic_render_case
 
-    torch.manual_seed(0)
-    head = PointRendSemSegHead(
-        in_channels=[256], in_index=[0], channels=256, num_classes=19
-    ).eval()
-    coarse = F.interpolate(
-        torch.randn(1, 19, 16, 32) * 4, size=(256, 512), mode='bilinear'
-    )
-    fine = [torch.randn(1, 256, 256, 512)]
-    cfg = dict(subdivision_steps=2, subdivision_num_points=8192)
+    head, fine, coarse, cfg = semantic_render_case()
     labels = ['feature sampling', 'point MLP', 'uncertainty', 'top-k']
     patches = [
         (sh, 'point_sample', 'feature sampling'),

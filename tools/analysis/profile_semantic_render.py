@@ -12,12 +12,15 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os.path as osp
+import sys
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from mmpointrend.models import PointRendSemSegHead
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from tools.analysis.common import semantic_render_case  # noqa: E402
 
 
 def main() -> None:
@@ -25,16 +28,7 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--rows', type=int, default=12)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    head = PointRendSemSegHead(
-        in_channels=[256], in_index=[0], channels=256, num_classes=19
-    ).eval()
-    # Smooth coarse logits, as a trained coarse head gives.
-    coarse = F.interpolate(
-        torch.randn(1, 19, 16, 32) * 4, size=(256, 512), mode='bilinear'
-    )
-    fine = [torch.randn(1, 256, 256, 512)]
-    cfg = dict(subdivision_steps=2, subdivision_num_points=8192)
+    head, fine, coarse, cfg = semantic_render_case()
     with torch.no_grad():
         head(fine, coarse, cfg)  # warm-up
         with profile(activities=[ProfilerActivity.CPU]) as prof:
