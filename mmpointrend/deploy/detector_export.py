@@ -16,6 +16,7 @@ model's own code.
 from __future__ import annotations
 
 import torch
+from mmdet.structures.bbox import bbox2roi
 from torch import Tensor, nn
 
 _LIB = 'mmpointrend'
@@ -195,7 +196,7 @@ class DetectorExporter(nn.Module):
         proposals = self._proposals(feats)
         boxes, scores, labels = self._detections(feats, proposals)
         roi_head = self.model.roi_head
-        rois = torch.cat([boxes.new_zeros(boxes.shape[0], 1), boxes], dim=1)
+        rois = bbox2roi([boxes])
         _, refined = roi_head.refine_masks(feats, rois, labels)
         return boxes, scores, labels, refined[:, 0].sigmoid()
 
@@ -266,9 +267,7 @@ class DetectorExporter(nn.Module):
         """Detections: ``BBoxHead.predict_by_feat`` + ``multiclass_nms``."""
         roi_head = self.model.roi_head
         cfg = self.model.test_cfg.rcnn
-        rois = torch.cat(
-            [proposals.new_zeros(proposals.shape[0], 1), proposals], dim=1
-        )
+        rois = bbox2roi([proposals])
         cls_score, bbox_pred = roi_head.bbox_head(
             self._box_features(feats, rois)
         )

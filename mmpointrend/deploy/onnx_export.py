@@ -42,12 +42,14 @@ class SegmentorExporter(nn.Module):
 
         Returns:
             tuple[Tensor, ...]: (B, K, H, W) logits (when ``with_logits``)
-            and (B, H, W) int64 labels (for a single-channel sigmoid model:
-            ``logit > 0``).
+            and (B, H, W) int64 labels as mmseg's ``postprocess_result``
+            gives them (a single-channel sigmoid model: probability above
+            the head's ``threshold``).
         """
         logits = self.model(image, mode='tensor')
         if logits.shape[1] == 1:
-            labels = (logits[:, 0] > 0).long()
+            threshold = self.model.decode_head.threshold
+            labels = (logits[:, 0].sigmoid() > threshold).long()
         else:
             labels = logits.argmax(dim=1)
         return (logits, labels) if self.with_logits else (labels,)
@@ -102,34 +104,19 @@ def export_segmentor(
     Returns:
         str: ``out``.
     """
-    if opset < 16:
-        raise ValueError(
-            f'opset {opset} has no GridSample with bilinear sampling; use '
-            'opset >= 16'
-        )
     model = model.eval()
     limit_points(model, max_points)
-    wrapper = SegmentorExporter(model, with_logits).eval()
-    image = torch.zeros(2 if dynamic_batch else 1, 3, *shape)
     dynamic_shapes = None
     if dynamic_batch:
         dynamic_shapes = {'image': {0: torch.export.Dim('batch', min=1)}}
-    names = ['logits', 'labels'] if with_logits else ['labels']
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper,
-            (image,),
-            out,
-            dynamo=True,
-            opset_version=opset,
-            input_names=['image'],
-            output_names=names,
-            dynamic_shapes=dynamic_shapes,
-            external_data=False,
-            verbose=False,
-        )
-    return out
+    return _export(
+        SegmentorExporter(model, with_logits),
+        torch.zeros(2 if dynamic_batch else 1, 3, *shape),
+        out,
+        opset,
+        ['logits', 'labels'] if with_logits else ['labels'],
+        dynamic_shapes=dynamic_shapes,
+    )
 
 
 def export_detector(
@@ -158,21 +145,42 @@ def export_detector(
     """
     from .detector_export import DetectorExporter, onnx_translations
 
+    return _export(
+        DetectorExporter(model.eval(), shape),
+        torch.zeros(1, 3, *shape),
+        out,
+        opset,
+        ['boxes', 'scores', 'labels', 'masks'],
+        custom_translation_table=onnx_translations(),
+    )
+
+
+def _export(
+    wrapper: nn.Module,
+    image: Tensor,
+    out: str,
+    opset: int,
+    output_names: list[str],
+    **options,
+) -> str:
+    """``torch.onnx.export`` (dynamo) of ``wrapper(image)`` to ``out``."""
     if opset < 16:
-        raise ValueError(f'opset must be >= 16 (GridSample), got {opset}')
-    wrapper = DetectorExporter(model.eval(), shape).eval()
+        raise ValueError(
+            f'opset {opset} has no GridSample with bilinear sampling; use '
+            'opset >= 16'
+        )
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
-            wrapper,
-            (torch.zeros(1, 3, *shape),),
+            wrapper.eval(),
+            (image,),
             out,
             dynamo=True,
             opset_version=opset,
             input_names=['image'],
-            output_names=['boxes', 'scores', 'labels', 'masks'],
-            custom_translation_table=onnx_translations(),
+            output_names=output_names,
             external_data=False,
             verbose=False,
+            **options,
         )
     return out

@@ -73,11 +73,20 @@ def check_checkpoint_fit(
     Raises:
         CheckpointMismatchError: The share is below ``min_fit``.
     """
+    fit = checkpoint_fit(model, state_dict, revise_keys)
+    _refuse_misfit(fit, min_fit, source)
+    return fit[0]
+
+
+def _refuse_misfit(
+    fit: tuple[float, list[str], list[str], list[str]],
+    min_fit: float,
+    source: str,
+) -> None:
+    """Raise when a :func:`checkpoint_fit` result is below ``min_fit``."""
     if not 0.0 <= min_fit <= 1.0:
         raise ValueError(f'min_fit must be in [0, 1], got {min_fit}')
-    share, missing, wrong_shape, unexpected = checkpoint_fit(
-        model, state_dict, revise_keys
-    )
+    share, missing, wrong_shape, unexpected = fit
     if share < min_fit:
         raise CheckpointMismatchError(
             f'{source} fits only {share:.1%} of the model (by weight count; '
@@ -96,7 +105,6 @@ def check_checkpoint_fit(
             'load a small part on purpose (e.g. a backbone only), lower '
             'CheckpointFitHook min_fit with --cfg-options.'
         )
-    return share
 
 
 def checkpoint_fit(
@@ -180,8 +188,9 @@ class CheckpointFitHook(Hook):
         if isinstance(model, BaseTTAModel):
             # --tta: the runner loads the weights into the wrapped model.
             model = model.module
-        check_checkpoint_fit(model, state, self.min_fit, source=str(source))
-        share, missing, wrong_shape, _ = checkpoint_fit(model, state)
+        fit = checkpoint_fit(model, state)
+        _refuse_misfit(fit, self.min_fit, str(source))
+        share, missing, wrong_shape, _ = fit
         if share < 1.0:
             # e.g. fine-tuning on another class count: the class-specific
             # layers have another shape and keep their initialisation.
