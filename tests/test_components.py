@@ -381,3 +381,43 @@ def test_registered_names_do_not_clash_with_mmseg_or_mmdet():
     assert not ours & set(MMSEG_MODELS.module_dict)
     assert not ours & set(MMDET_MODELS.module_dict)
     assert isinstance(MODELS.build(head_cfg()), PointRendSemSegHead)
+
+
+def test_point_mlp_projected_maps_equal_projected_points():
+    """First-layer maps sampled equal the first layer of sampled features.
+
+    ``W @ sample(F) == sample(W @ F)`` with zero padding: points at and
+    beyond the border included; two levels summed.
+    """
+    from mmpointrend.models.utils import point_sample
+
+    torch.manual_seed(0)
+    mlp = PointMLP(10, 3, 3, fc_channels=8)
+    mlp.init_weights()
+    feats = [torch.randn(2, 6, 9, 11), torch.randn(2, 4, 5, 6)]
+    points = torch.rand(2, 50, 2) * 1.2 - 0.1
+    coarse = torch.randn(2, 3, 50)
+    fine = torch.cat([point_sample(f, points) for f in feats], 1)
+    maps = mlp.project_fine(feats)
+    assert [m.shape for m in maps] == [(2, 8, 9, 11), (2, 8, 5, 6)]
+    assert all(
+        m.is_contiguous(memory_format=torch.channels_last) for m in maps
+    )
+    projected = sum(point_sample(m, points) for m in maps)
+    assert torch.allclose(
+        mlp(projected, coarse, fine_projected=True),
+        mlp(fine, coarse),
+        atol=1e-5,
+    )
+    index = torch.tensor([2, 0])
+    assert torch.allclose(
+        mlp(projected, coarse, index, fine_projected=True),
+        mlp(fine, coarse, index),
+        atol=1e-5,
+    )
+    mlp.use_gemm = False
+    assert mlp.project_fine(feats) is None
+    with pytest.raises(ValueError, match='fine_projected'):
+        mlp(projected, coarse, fine_projected=True)
+    with pytest.raises(ValueError, match='fine-grained'):
+        PointMLP(9, 3, 3).project_fine(feats)

@@ -121,6 +121,18 @@ def test_sample_roi_points_handles_zero_rois_and_levels():
         sample_roi_points(feats, [4], torch.zeros(0, 5), torch.rand(0, 6, 2))
 
 
+@pytest.mark.parametrize('batch', [1, 2])
+def test_sample_roi_points_sum_adds_the_levels(batch):
+    feats = [torch.randn(batch, 3, 8, 8), torch.randn(batch, 3, 4, 4)]
+    rois = torch.tensor([[0, 1.0, 2.0, 20.0, 25.0], [batch - 1, 0, 0, 9, 9]])
+    points = torch.rand(2, 7, 2)
+    cat = sample_roi_points(feats, [4, 8], rois, points)
+    total = sample_roi_points(feats, [4, 8], rois, points, reduce='sum')
+    assert torch.allclose(total, cat[:, :3] + cat[:, 3:], atol=1e-6)
+    with pytest.raises(ValueError, match='reduce'):
+        sample_roi_points(feats, [4, 8], rois, points, reduce='mean')
+
+
 def test_top2_gap_hand_computed():
     logits = torch.tensor([[[1.0], [3.0], [2.5]]])  # (B=1, K=3, P=1)
     assert top2_logit_gap(logits).item() == pytest.approx(-0.5)

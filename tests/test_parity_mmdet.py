@@ -236,3 +236,41 @@ def test_fast_gemm_default_stays_within_rounding_of_mmdet(heads):
     assert (
         (ref_masks > 0.5) == (refined[:, 0] > 0)
     ).float().mean().item() > 0.999
+
+
+def test_projected_and_chunked_render_equals_plain_render(heads, monkeypatch):
+    """The fast inference path is the plain path up to rounding.
+
+    Fast: the first layer applied to the whole P2 map, points predicted in
+    chunks of RoIs.
+    """
+    import mmpointrend.models.roi_heads.pointrend_roi_head as roi_head_module
+
+    _, ours = heads
+    x = _features()
+    mlp = ours.point_head.mlp
+    mlp.use_gemm = True
+    calls = []
+    project = mlp.project_fine
+
+    def counted(feats):
+        calls.append(len(feats))
+        return project(feats)
+
+    try:
+        with torch.no_grad():
+            monkeypatch.setattr(mlp, 'project_fine', counted)
+            _, fast = ours.refine_masks(x, ROIS, LABELS)
+            assert calls == [1]  # 5 x 3136 points > 2 x 64 x 64 pixels
+            monkeypatch.setattr(roi_head_module, 'POINTS_PER_CHUNK', 784)
+            _, chunked = ours.refine_masks(x, ROIS, LABELS)
+            monkeypatch.setattr(mlp, 'project_fine', lambda feats: None)
+            monkeypatch.setattr(roi_head_module, 'POINTS_PER_CHUNK', 10**9)
+            _, plain = ours.refine_masks(x, ROIS, LABELS)
+    finally:
+        mlp.use_gemm = False
+    for other in (fast, chunked):
+        diff = (other - plain).abs()
+        # Rounding may flip a near-tie of the top-k; a few cells at most.
+        assert (diff > 1e-4).float().mean().item() < 1e-3
+        assert diff.median().item() < 1e-6

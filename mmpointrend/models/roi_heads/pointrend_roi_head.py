@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -28,8 +29,12 @@ from ..utils.point_selection import neg_abs_logit
 from ..utils.subdivision import (
     StepObserver,
     SubdivisionSettings,
+    plan_subdivision,
     render_by_subdivision,
 )
+
+#: Points per chunk of the inference point MLP (8192 x 256 floats = 8 MiB).
+POINTS_PER_CHUNK = 8192
 
 #: Inference defaults (paper: 5 steps from 7x7 to 224x224, N = 28^2), with
 #: detectron2's start: the point head renders the 28x28 grid densely.
@@ -158,25 +163,34 @@ class PointRendMaskRoIHead(StandardRoIHead):
         coarse_logits: Tensor,
         rel_points: Tensor,
         labels: Tensor | None,
+        fine_projected: bool = False,
     ) -> Tensor:
         """Point-head logits at RoI-relative points.
 
         Args:
-            fine_feats (list[Tensor]): Fine-grained levels.
+            fine_feats (list[Tensor]): Fine-grained levels, or their
+                projections by the point head's first layer
+                (``fine_projected``).
             rois (Tensor): (R, 5) RoIs.
             coarse_logits (Tensor): (R, K_coarse, S, S) coarse logits.
             rel_points (Tensor): (R, P, 2) box-relative points.
             labels (Tensor, optional): (R,) classes to predict (all when
                 None).
+            fine_projected (bool): See :meth:`PointMLP.project_fine`.
+                Defaults to False.
 
         Returns:
             Tensor: (R, K or 1, P) logits.
         """
         fine = sample_roi_points(
-            fine_feats, self.fine_feat_strides, rois, rel_points
+            fine_feats,
+            self.fine_feat_strides,
+            rois,
+            rel_points,
+            reduce='sum' if fine_projected else 'cat',
         )
         coarse = point_sample(coarse_logits, rel_points)
-        return self.point_head(fine, coarse, labels)
+        return self.point_head(fine, coarse, labels, fine_projected)
 
     # -- training ----------------------------------------------------------
     @torch.no_grad()
@@ -339,11 +353,56 @@ class PointRendMaskRoIHead(StandardRoIHead):
         channel = class_channel(labels, coarse.shape[1])
         selected = coarse[rows, channel][:, None]
         fine_feats = self._fine_feats(x)
+        init_size, steps = plan_subdivision(
+            tuple(coarse.shape[-2:]),
+            cfg.steps,
+            cfg.num_points,
+            cfg.scale_factor,
+            cfg.render_init_grid,
+        )
+        # An exported graph has a data-dependent number of detections, so
+        # it keeps one static path: no projection, no chunks.
+        exporting = torch.compiler.is_exporting()
+        predictions = rois.shape[0] * (
+            steps * cfg.num_points + math.prod(init_size or (0, 0))
+        )
+        pixels = sum(f[0, 0].numel() * f.shape[0] for f in fine_feats)
+        # Multiplying the maps by the first layer once beats multiplying
+        # every point when the render reads more points than there are
+        # pixels (100 detections read about 5x P2's pixels at 800x1216).
+        projected = (
+            self.point_head.mlp.project_fine(fine_feats)
+            if not exporting and predictions > pixels
+            else None
+        )
+        maps = fine_feats if projected is None else projected
+
+        def predict_points(pts: Tensor) -> Tensor:
+            # In chunks of RoIs: every intermediate of the point MLP stays a
+            # few MiB, so it is reused from the allocator's free lists and
+            # the cache instead of being faulted in fresh per step.
+            per_chunk = max(1, POINTS_PER_CHUNK // max(1, pts.shape[1]))
+            if exporting or rois.shape[0] <= per_chunk:
+                return self._point_logits(
+                    maps, rois, coarse, pts, labels, projected is not None
+                )
+            return torch.cat(
+                [
+                    self._point_logits(
+                        maps,
+                        rois[i : i + per_chunk],
+                        coarse[i : i + per_chunk],
+                        pts[i : i + per_chunk],
+                        labels[i : i + per_chunk],
+                        projected is not None,
+                    )
+                    for i in range(0, rois.shape[0], per_chunk)
+                ]
+            )
+
         refined = render_by_subdivision(
             selected,
-            lambda pts: self._point_logits(
-                fine_feats, rois, coarse, pts, labels
-            ),
+            predict_points,
             neg_abs_logit,
             num_steps=cfg.steps,
             num_points=cfg.num_points,

@@ -214,6 +214,7 @@ def sample_roi_points(
     strides: Sequence[float],
     rois: Tensor,
     rel_points: Tensor,
+    reduce: str = 'cat',
 ) -> Tensor:
     """Read multi-level feature maps at box-relative points of many RoIs.
 
@@ -222,23 +223,30 @@ def sample_roi_points(
         strides (Sequence[float]): Stride of each level.
         rois (Tensor): (R, 5) ``(batch_index, x1, y1, x2, y2)`` RoIs.
         rel_points (Tensor): (R, P, 2) points normalized to each box.
+        reduce (str): ``'cat'`` concatenates the levels' channels;
+            ``'sum'`` adds levels of equal width (for maps that already hold
+            each level's share of a linear layer, see
+            :meth:`PointMLP.project_fine`). Defaults to ``'cat'``.
 
     Returns:
-        Tensor: (R, sum(C_l), P) features; for zero RoIs a well-shaped empty
-        tensor.
+        Tensor: (R, sum(C_l), P) features (``'cat'``) or (R, C, P)
+        (``'sum'``); for zero RoIs a well-shaped empty tensor.
     """
+    if reduce not in ('cat', 'sum'):
+        raise ValueError(f"reduce must be 'cat' or 'sum', got {reduce!r}")
     if len(feats) != len(strides):
         raise ValueError(
             f'got {len(feats)} feature levels but {len(strides)} strides; '
             'give one stride per fine-grained level'
         )
     num_rois, num_points = rel_points.shape[:2]
-    channels = sum(f.shape[1] for f in feats)
+    widths = [f.shape[1] for f in feats]
+    channels = sum(widths) if reduce == 'cat' else widths[0]
     abs_points = roi_points_to_image(rois[:, 1:], rel_points)
     if feats[0].shape[0] == 1:
         # One image (inference, export): every RoI reads it; no grouping by
         # image, so nothing depends on the number of RoIs.
-        return _sample_image_points(feats, strides, 0, abs_points)
+        return _sample_image_points(feats, strides, 0, abs_points, reduce)
     out = feats[0].new_zeros((num_rois, channels, num_points))
     if num_rois == 0:
         return out
@@ -246,19 +254,23 @@ def sample_roi_points(
     # grid_sample needs an image index per grid, so RoIs are grouped by image.
     for b in torch.unique(batch_index).tolist():
         sel = torch.nonzero(batch_index == b).squeeze(1)
-        out[sel] = _sample_image_points(feats, strides, b, abs_points[sel]).to(
-            out.dtype
-        )
+        out[sel] = _sample_image_points(
+            feats, strides, b, abs_points[sel], reduce
+        ).to(out.dtype)
     return out
 
 
 def _sample_image_points(
-    feats: Sequence[Tensor], strides: Sequence[float], index: int, pts: Tensor
+    feats: Sequence[Tensor],
+    strides: Sequence[float],
+    index: int,
+    pts: Tensor,
+    reduce: str = 'cat',
 ) -> Tensor:
     """Features of image ``index`` at (R, P, 2) image-pixel points.
 
     Returns:
-        Tensor: (R, sum(C_l), P).
+        Tensor: (R, sum(C_l), P) for ``'cat'``, (R, C, P) for ``'sum'``.
     """
     num_rois, num_points = pts.shape[:2]
     parts = []
@@ -267,7 +279,13 @@ def _sample_image_points(
         parts.append(
             point_sample(feat[index : index + 1], norm.view(1, -1, 2))
         )
-    level_feats = torch.cat(parts, dim=1)  # (1, C, R * P)
+    # (1, C, R * P); a single level is used as it is (a cat would copy it).
+    if len(parts) == 1:
+        level_feats = parts[0]
+    elif reduce == 'sum':
+        level_feats = torch.stack(parts).sum(0)
+    else:
+        level_feats = torch.cat(parts, dim=1)
     channels = level_feats.shape[1]
     return level_feats.view(channels, num_rois, num_points).transpose(0, 1)
 

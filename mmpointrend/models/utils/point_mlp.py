@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -94,29 +96,86 @@ class PointMLP(BaseModule):
         nn.init.normal_(self.predictor.weight, std=self.predictor_std)
         nn.init.zeros_(self.predictor.bias)
 
+    def project_fine(self, feats: Sequence[Tensor]) -> list[Tensor] | None:
+        """The first hidden layer's fine-feature term, over whole maps.
+
+        Bilinear sampling is linear and zero outside the map, so
+        ``W @ sample(F, p) == sample(W @ F, p)`` for the first layer's fine
+        block ``W`` (the bias is added after sampling). When a render reads
+        many more points than the maps have pixels (instance refinement:
+        about 3000 points per detection), multiplying the maps once is
+        cheaper than multiplying every point, and the result comes out
+        channels-last, which ``grid_sample`` reads several times faster than
+        a channels-first map. Only float rounding changes.
+
+        Args:
+            feats (Sequence[Tensor]): Fine-grained levels, (B, C_l, H_l, W_l),
+                whose channels sum to ``fine_channels``.
+
+        Returns:
+            list[Tensor] | None: One (B, fc_channels, H_l, W_l) channels-last
+            map per level, to be sampled and summed and passed with
+            ``fine_projected=True``; None when the MLP has no hidden layer
+            or runs the ``Conv1d`` path.
+        """
+        if not self.fcs or not self.use_gemm:
+            return None
+        self._check_fine_channels(sum(f.shape[1] for f in feats))
+        weight = self.fcs[0].weight[:, :, 0]
+        maps, start = [], 0
+        for feat in feats:
+            batch, channels, height, width = feat.shape
+            block = weight[:, start : start + channels].to(feat.dtype)
+            start += channels
+            # (B, HW, C) @ (C, C_out): rows are pixels, so the product is
+            # laid out channels-last without a transposing copy.
+            rows = torch.matmul(feat.flatten(2).transpose(1, 2), block.t())
+            maps.append(
+                rows.view(batch, height, width, -1).permute(0, 3, 1, 2)
+            )
+        return maps
+
+    def _check_fine_channels(self, channels: int) -> None:
+        if channels != self.fine_channels:
+            raise ValueError(
+                f'point head expects {self.fine_channels} fine-grained '
+                f'channels but the selected levels give {channels}; '
+                'make in_channels list the channels of the levels named in '
+                'in_index'
+            )
+
     def forward(
-        self, fine: Tensor, coarse: Tensor, out_index: Tensor | None = None
+        self,
+        fine: Tensor,
+        coarse: Tensor,
+        out_index: Tensor | None = None,
+        fine_projected: bool = False,
     ) -> Tensor:
         """Predict logits at points.
 
         Args:
-            fine (Tensor): (B, C_fine, P) fine-grained point features.
+            fine (Tensor): (B, C_fine, P) fine-grained point features, or
+                with ``fine_projected`` (B, fc_channels, P) samples of the
+                maps of :meth:`project_fine`.
             coarse (Tensor): (B, K, P) coarse logits at the same points.
             out_index (Tensor, optional): (B,) one output channel per row
                 (e.g. the predicted class of each detection). Only that
                 channel's predictor row is evaluated.
+            fine_projected (bool): ``fine`` holds the first layer's fine
+                term. Defaults to False.
 
         Returns:
             Tensor: (B, out_channels, P) point logits, or (B, 1, P) when
             ``out_index`` is given.
         """
-        if fine.shape[1] != self.fine_channels:
-            raise ValueError(
-                f'point head expects {self.fine_channels} fine-grained '
-                f'channels but the selected levels give {fine.shape[1]}; '
-                'make in_channels list the channels of the levels named in '
-                'in_index'
-            )
+        if fine_projected:
+            if not self.fcs or not self.use_gemm:
+                raise ValueError(
+                    'fine_projected needs the GEMM path and a hidden layer; '
+                    'pass the raw features (project_fine returned None)'
+                )
+        else:
+            self._check_fine_channels(fine.shape[1])
         if not self.use_gemm:
             return self._forward_conv(fine, coarse, out_index)
         batch, _, num_points = fine.shape
@@ -131,8 +190,10 @@ class PointMLP(BaseModule):
             .reshape(batch * num_points, coarse.shape[1])
         )
         coarse_rows: Tensor | None = rows
-        for fc in self.fcs:
-            x = torch.relu_(self._affine(fc, x, coarse_rows))
+        for i, fc in enumerate(self.fcs):
+            x = torch.relu_(
+                self._affine(fc, x, coarse_rows, fine_projected and i == 0)
+            )
             if not self.coarse_pred_each_layer:
                 coarse_rows = None
         x = self.dropout(x)
@@ -179,7 +240,12 @@ class PointMLP(BaseModule):
         return out[rows, out_index.long()][:, None]
 
     @staticmethod
-    def _affine(layer: nn.Conv1d, x: Tensor, coarse: Tensor | None) -> Tensor:
+    def _affine(
+        layer: nn.Conv1d,
+        x: Tensor,
+        coarse: Tensor | None,
+        projected: bool = False,
+    ) -> Tensor:
         """``layer(cat(x, coarse))`` on point rows, without the concatenation.
 
         ``W @ cat(x, c) = W[:, :C] @ x + W[:, C:] @ c``: applying the two
@@ -188,16 +254,29 @@ class PointMLP(BaseModule):
 
         Args:
             layer (nn.Conv1d): 1x1 layer whose input is ``cat(x, coarse)``.
-            x (Tensor): (N, C) point features, one row per point.
+            x (Tensor): (N, C) point features, one row per point; with
+                ``projected``, (N, C_out) rows that already hold
+                ``W[:, :C] @ x``.
             coarse (Tensor, optional): (N, K) coarse logits, or None when
                 the layer reads ``x`` only.
+            projected (bool): ``x`` is already multiplied by the layer's
+                fine block. Defaults to False.
 
         Returns:
             Tensor: (N, C_out).
         """
         weight = layer.weight[:, :, 0]
-        width = x.shape[1]
-        out = torch.addmm(layer.bias, x, weight[:, :width].t())
+        width = weight.shape[1] - (0 if coarse is None else coarse.shape[1])
+        if projected:
+            if coarse is None:
+                out = x.clone(memory_format=torch.contiguous_format)
+            else:
+                out = torch.mm(coarse, weight[:, width:].t().to(coarse.dtype))
+                out.add_(x)
+            return out.add_(layer.bias.to(out.dtype))
+        # mm then add_: ``addmm(bias, ...)`` first copies the broadcast bias
+        # into the output, a strided copy as slow as a third of the GEMM.
+        out = torch.mm(x, weight[:, :width].t())
         if coarse is not None:
             # In-place ops are outside autocast's casting rules: under
             # fp16/bf16 autocast ``out`` is already low precision, so the
@@ -205,4 +284,4 @@ class PointMLP(BaseModule):
             out.addmm_(
                 coarse.to(out.dtype), weight[:, width:].t().to(out.dtype)
             )
-        return out
+        return out.add_(layer.bias.to(out.dtype))

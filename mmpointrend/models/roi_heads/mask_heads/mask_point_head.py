@@ -109,15 +109,21 @@ class PointRendMaskPointHead(BaseModule):
         )
 
     def forward(
-        self, fine: Tensor, coarse: Tensor, labels: Tensor | None = None
+        self,
+        fine: Tensor,
+        coarse: Tensor,
+        labels: Tensor | None = None,
+        fine_projected: bool = False,
     ) -> Tensor:
         """Point logits.
 
         Args:
-            fine (Tensor): (R, C_fine, P) fine-grained features.
+            fine (Tensor): (R, C_fine, P) fine-grained features (or samples
+                of :meth:`PointMLP.project_fine` maps, ``fine_projected``).
             coarse (Tensor): (R, K_coarse, P) coarse logits at the points.
             labels (Tensor, optional): (R,) classes; when given only the
                 matching channel is predicted.
+            fine_projected (bool): Defaults to False.
 
         Returns:
             Tensor: (R, K or 1, P) logits, (R, 1, P) with ``labels``.
@@ -127,7 +133,9 @@ class PointRendMaskPointHead(BaseModule):
             if labels is None
             else class_channel(labels, self.mlp.out_channels)
         )
-        return self.mlp(fine, coarse, out_index=out_index)
+        return self.mlp(
+            fine, coarse, out_index=out_index, fine_projected=fine_projected
+        )
 
     def loss(
         self, point_logits: Tensor, point_targets: Tensor, labels: Tensor
