@@ -6,6 +6,9 @@ _base_ = './deeplabv3_r50-d16_4xb2-80k_cityscapes-512x1024.py'
 crop_size = (512, 1024)
 model = dict(
     type='mmpointrend.PointRendEncoderDecoder',
+    # NHWC weights and activations: faster CPU convolutions and point
+    # sampling, same results up to float rounding (docs/benchmarks.md).
+    channels_last=True,
     decode_head=[
         _base_.model.decode_head,
         dict(

@@ -12,6 +12,9 @@ _base_.model.decode_head[1].point_sampler = dict(
     importance_sample_ratio=0.75)  # beta in the paper
 model = dict(
     type='mmpointrend.PointRendEncoderDecoder',
+    # NHWC weights and activations: faster CPU convolutions and point
+    # sampling, same results up to float rounding (docs/benchmarks.md).
+    channels_last=True,
     train_cfg=dict(_delete_=True),  # the sampler lives on the point head
     # 64 x 128 = cells of a stride-16 map of 1024x2048 (mmseg has 8196).
     test_cfg=dict(subdivision_num_points=64 * 128))
