@@ -217,3 +217,16 @@ def semantic_render_case(seed: int = 0):
     fine = [torch.randn(1, 256, 256, 512)]
     cfg = dict(subdivision_steps=2, subdivision_num_points=8192)
     return head, fine, coarse, cfg
+
+
+def spread(result: dict) -> str:
+    """``min / median / max`` seconds of a :func:`measure_calls` result."""
+    times = result['times']
+    return f'{min(times):.3f} / {result["median"]:.3f} / {max(times):.3f}'
+
+
+def verdict(met: list[bool]) -> str:
+    """The verdict: met in every run, else in how many of the runs."""
+    if all(met):
+        return f'**met** (all {len(met)} runs)'
+    return f'**met in {sum(met)} of {len(met)} runs**'

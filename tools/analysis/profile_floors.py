@@ -24,16 +24,28 @@ sys.path.insert(0, ROOT)
 from tools.analysis.common import machine, median_seconds  # noqa: E402
 
 
-def machine_rates() -> tuple[float, float]:
-    """Measured fp32 GEMM rate (multiply-adds/s) and copy bandwidth (B/s)."""
+def machine_rates() -> tuple[float, float, float]:
+    """Measured fp32 GEMM rates (multiply-adds/s) and copy bandwidth (B/s).
+
+    Returns:
+        tuple: the rate of a 2048^3 GEMM (the floor of convolutions), the
+        rate of the point MLP's own GEMM shape (8192 points x 256 -> 256,
+        output preallocated: the bare GEMM, nothing else), and the copy
+        bandwidth.
+    """
     import torch
 
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     gemm = 2048**3 / median_seconds(lambda: a @ b, 5)
+    x, w = torch.randn(8192, 256), torch.randn(256, 256)
+    out = torch.empty(8192, 256)
+    mlp_gemm = (
+        8192 * 256 * 256 / median_seconds(lambda: torch.mm(x, w, out=out), 21)
+    )
     src = torch.randn(64 * 2**20)
     dst = torch.empty_like(src)
     copy = 2 * src.numel() * 4 / median_seconds(lambda: dst.copy_(src), 5)
-    return gemm, copy
+    return gemm, mlp_gemm, copy
 
 
 @contextlib.contextmanager
@@ -79,7 +91,9 @@ def profile(run, labels: list[str], repeats: int) -> dict[str, float]:
     return times
 
 
-def instance_parts(repeats: int, gemm: float, bandwidth: float) -> list:
+def instance_parts(
+    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float
+) -> list:
     import torch
 
     import mmpointrend.models.roi_heads.mask_heads.coarse_mask_head as cmh
@@ -104,6 +118,8 @@ def instance_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     patches = [
         (head, '_mask_forward', 'coarse head'),
         (rh, 'sample_roi_points', 'feature sampling'),
+        (rh, 'point_sample', 'feature sampling'),  # coarse logits
+        (PointMLP, 'project_fine', 'point MLP'),
         (PointMLP, 'forward', 'point MLP'),
         (rh, 'neg_abs_logit', 'uncertainty'),
         (sub, 'topk_cells', 'top-k'),
@@ -120,7 +136,13 @@ def instance_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     cfg = head.subdivision_settings()
     points = NUM_DETS * 28 * 28 * (1 + cfg.steps - 2)  # 28x28 grid + 3 steps
     fc, k = 256, 80
-    mlp_macs = points * (3 * (fc + k) * fc + (fc + k))
+    # The cheapest known form: the first layer's fine block applied once to
+    # P2 (PointMLP.project_fine), then per point the coarse block of layer
+    # 1, layers 2-3 and the predicted class's predictor row.
+    p2_pixels = (IMG_H // 4) * (IMG_W // 4)
+    mlp_macs = p2_pixels * fc * fc + points * (
+        k * fc + 2 * (fc + k) * fc + (fc + k)
+    )
     boxes = res.bboxes
     area = float(
         ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sum()
@@ -132,8 +154,8 @@ def instance_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     floors = {
         'coarse head': coarse_macs / gemm
         + NUM_DETS * 196 * 256 * 4 * 5 / bandwidth,
-        'feature sampling': points * fc * 4 * 5 / bandwidth,
-        'point MLP': mlp_macs / gemm,
+        'feature sampling': points * (fc + k) * 4 * 5 / bandwidth,
+        'point MLP': mlp_macs / mlp_gemm,
         'uncertainty': maps * 4 * 2 / bandwidth,
         'top-k': maps * 4 / bandwidth,
         'pasting': area * 5 / bandwidth,
@@ -148,7 +170,9 @@ def instance_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     return rows
 
 
-def semantic_parts(repeats: int, gemm: float, bandwidth: float) -> list:
+def semantic_parts(
+    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float
+) -> list:
     import torch
 
     import mmpointrend.models.decode_heads.pointrend_sem_seg_head as sh
@@ -177,7 +201,7 @@ def semantic_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     floors = {
         # P2 features and coarse logits: 4 corners read, 1 value written
         'feature sampling': points * (fc + k) * 4 * 5 / bandwidth,
-        'point MLP': mlp_macs / gemm,
+        'point MLP': mlp_macs / mlp_gemm,
         'uncertainty': (maps * 4 + maps // 19 * 4) / bandwidth,
         'top-k': maps // 19 * 4 / bandwidth,
     }
@@ -188,16 +212,106 @@ def semantic_parts(repeats: int, gemm: float, bandwidth: float) -> list:
     return rows
 
 
+def training_parts(
+    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float
+) -> list:
+    """One SemanticFPN + PointRend R50 training iteration, 2 x 512x1024."""
+    import torch
+    from mmengine.analysis import FlopAnalyzer
+
+    import mmpointrend.models.decode_heads.pointrend_sem_seg_head as sh
+    from mmpointrend.apis import build_model, resolve_config
+    from mmpointrend.models.utils import PointMLP
+    from mmpointrend.testing import demo_seg_batch
+
+    torch.manual_seed(0)
+    model, _ = build_model(
+        resolve_config(
+            'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py',
+            ROOT,
+        )
+    )
+    model.init_weights()
+    model.train()
+    optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    inputs, samples = demo_seg_batch(2, (512, 1024), 19, seed=0)
+    coarse_head, point_head = model.decode_head
+    labels = [
+        'backbone + neck', 'coarse head + loss', 'point sampler',
+        'feature sampling', 'point MLP', 'point loss', 'backward',
+        'optimizer step',
+    ]  # fmt: skip
+    patches = [
+        (model, 'extract_feat', 'backbone + neck'),
+        (model, '_coarse_losses', 'coarse head + loss'),
+        (coarse_head, 'forward', 'coarse head + loss'),
+        (point_head.point_sampler, 'sample', 'point sampler'),
+        (sh, 'point_sample', 'feature sampling'),
+        (PointMLP, 'forward', 'point MLP'),
+        (point_head, 'loss_by_feat', 'point loss'),
+    ]
+
+    def run():
+        from torch.profiler import record_function
+
+        losses = model.loss(inputs, samples)
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        optim.zero_grad()
+        with record_function('backward'):
+            total.backward()
+        with record_function('optimizer step'):
+            optim.step()
+
+    with labelled(patches):
+        times = profile(run, labels, repeats)
+    # Floors: convolutions at the square-GEMM rate (forward multiply-adds
+    # counted by MMEngine's analyzer; backward does twice the forward's),
+    # the point MLP's GEMMs at their own shape's rate, bytes at the copy
+    # bandwidth.
+    model.eval()
+    with torch.no_grad():
+        feats = model.extract_feat(inputs)
+        conv_macs = FlopAnalyzer(model.backbone, inputs).total()
+        conv_macs += FlopAnalyzer(
+            model.neck, (model.backbone(inputs),)
+        ).total()
+        head_macs = FlopAnalyzer(coarse_head, (feats,)).total()
+    model.train()
+    sampler = point_head.point_sampler
+    points = 2 * sampler.num_points
+    fc, k = 256, 19
+    mlp_macs = points * (3 * (fc + k) * fc + (fc + k) * k)
+    params = sum(p.numel() for p in model.parameters())
+    logits = 2 * k * 512 * 1024  # the coarse logits upsampled for the loss
+    floors = {
+        'backbone + neck': conv_macs / gemm,
+        'coarse head + loss': head_macs / gemm + logits * 4 * 3 / bandwidth,
+        # k * N candidates: 19 coarse logits read at 4 corners, 1 written.
+        'point sampler': 2 * sampler.num_candidates * k * 4 * 5 / bandwidth,
+        'feature sampling': points * (fc + k) * 4 * 5 / bandwidth,
+        'point MLP': mlp_macs / mlp_gemm,
+        'point loss': points * k * 4 * 2 / bandwidth,
+        'backward': 2 * (conv_macs + head_macs) / gemm
+        + 2 * mlp_macs / mlp_gemm,
+        # SGD with momentum: read weight, grad, buffer; write weight, buffer.
+        'optimizer step': params * 4 * 5 / bandwidth,
+    }
+    rows = [(label, times[label], floors[label]) for label in labels]
+    rest = times['total'] - sum(times[label] for label in labels)
+    rows.append(('rest (data layout, autograd bookkeeping)', rest, 0.0))
+    rows.append(('total', times['total'], sum(f for _, _, f in rows)))
+    return rows
+
+
 def table(rows: list) -> str:
     lines = [
         '| part | measured (ms) | floor (ms) | measured / floor |',
         '|---|---|---|---|',
     ]
     for name, measured, floor in rows:
-        ratio = measured / floor if floor > 0 else float('inf')
+        ratio = f'{measured / floor:.1f}x' if floor > 0 else '-'
         lines.append(
-            f'| {name} | {measured * 1e3:.1f} | {floor * 1e3:.1f} | '
-            f'{ratio:.1f}x |'
+            f'| {name} | {measured * 1e3:.1f} | {floor * 1e3:.1f} | {ratio} |'
         )
     return '\n'.join(lines) + '\n'
 
@@ -211,25 +325,37 @@ def main() -> None:
     args = parser.parse_args()
     from tools.analysis.common import replace_block
 
-    gemm, bandwidth = machine_rates()
+    rates = machine_rates()
+    gemm, mlp_gemm, bandwidth = rates
     print(
-        f'GEMM {gemm / 1e9:.1f} G multiply-adds/s, copy '
-        f'{bandwidth / 1e9:.1f} GB/s',
+        f'GEMM {gemm / 1e9:.1f} (square) / {mlp_gemm / 1e9:.1f} (point MLP '
+        f'shape) G multiply-adds/s, copy {bandwidth / 1e9:.1f} GB/s',
         flush=True,
     )
-    ins = instance_parts(args.repeats, gemm, bandwidth)
-    sem = semantic_parts(args.repeats, gemm, bandwidth)
-    body = (
+    ins = instance_parts(args.repeats, *rates)
+    sem = semantic_parts(args.repeats, *rates)
+    train = training_parts(max(1, args.repeats // 2), *rates)
+    header = (
         f'Machine: {machine()}; fp32 GEMM {gemm / 1e9:.1f} G '
-        f'multiply-adds/s and copy bandwidth {bandwidth / 1e9:.1f} GB/s, '
-        f'measured in the same run; {args.repeats} profiled calls; command: '
+        f'multiply-adds/s (2048^3) and {mlp_gemm / 1e9:.1f} G '
+        "multiply-adds/s (the point MLP's 8192x256 @ 256x256), copy "
+        f'bandwidth {bandwidth / 1e9:.1f} GB/s, all measured in the same '
+        f'run; {args.repeats} profiled calls '
+        f'({max(1, args.repeats // 2)} training iterations); command: '
         f'`python tools/analysis/profile_floors.py --repeats '
         f'{args.repeats}`.\n\n'
-        '**Instance refinement** (`PointRendMaskRoIHead.predict_mask`, 100 '
-        'detections, 800x1216, K = 80, pasting included):\n\n'
+    )
+    body = (
+        header
+        + '**Instance refinement** (`PointRendMaskRoIHead.predict_mask`, '
+        '100 detections, 800x1216, K = 80, pasting included):\n\n'
         + table(ins)
         + '\n**Semantic point head** (`PointRendSemSegHead.forward`, '
-        '1024x2048, K = 19, N = 8192, 2 steps):\n\n' + table(sem)
+        '1024x2048, K = 19, N = 8192, 2 steps):\n\n'
+        + table(sem)
+        + '\n**Training iteration** (SemanticFPN + PointRend R50, shipped '
+        'config, 2 x 512x1024, forward + backward + SGD step):\n\n'
+        + table(train)
     )
     print(body)
     replace_block(args.output, 'floors cpu', body)
