@@ -94,10 +94,12 @@ def _semantic_model(name: str, device: str):
     return model
 
 
-def _instance_model(name: str, device: str):
+def _instance_model(name: str, device: str, small: bool = False):
     from mmpointrend.converters import convert_mmdet_pointrend
 
     every_box = {'model.test_cfg.rcnn.score_thr': 0.0}
+    if small:
+        every_box['model.test_cfg.rcnn.max_per_img'] = 10
     ref = _build(INSTANCE['mmdet PointRend'], every_box, device)
     if name == 'mmdet PointRend':
         return ref
@@ -137,7 +139,7 @@ def _worker(task: str, name: str, repeats: int, device: str, small: bool, q):
     else:
         from mmdet.structures import DetDataSample
 
-        model = _instance_model(name, device)
+        model = _instance_model(name, device, small)
         size = (800 // div, 1216 // div)
         meta = dict(
             img_shape=size,
@@ -202,7 +204,11 @@ def main() -> None:
         )
         lines = [
             f'**{task.capitalize()}**, {shape}'
-            + ('' if task == 'semantic' else ', 100 detections')
+            + (
+                ''
+                if task == 'semantic'
+                else f', {10 if args.small else 100} detections'
+            )
             + ':\n',
             '| model | min / median / max (s) | vs mmpointrend | vs '
             'baseline | peak (MiB) |',

@@ -193,8 +193,10 @@ def schedule_options(iters: int, poly: bool) -> list[str]:
     return options
 
 
-def semantic_render_case(seed: int = 0):
+def semantic_render_case(seed: int = 0, div: int = 1):
     """The semantic point head at 1024x2048 (K = 19, N = 8192, 2 steps).
+
+    ``div`` divides each side (4: a quick check that a script runs).
 
     Returns:
         tuple: ``(head, fine, coarse, test_cfg)``: a
@@ -212,9 +214,11 @@ def semantic_render_case(seed: int = 0):
         in_channels=[256], in_index=[0], channels=256, num_classes=19
     ).eval()
     coarse = F.interpolate(
-        torch.randn(1, 19, 16, 32) * 4, size=(256, 512), mode='bilinear'
+        torch.randn(1, 19, 16, 32) * 4,
+        size=(256 // div, 512 // div),
+        mode='bilinear',
     )
-    fine = [torch.randn(1, 256, 256, 512)]
+    fine = [torch.randn(1, 256, 256 // div, 512 // div)]
     cfg = dict(subdivision_steps=2, subdivision_num_points=8192)
     return head, fine, coarse, cfg
 

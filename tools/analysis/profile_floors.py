@@ -92,7 +92,7 @@ def profile(run, labels: list[str], repeats: int) -> dict[str, float]:
 
 
 def instance_parts(
-    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float
+    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float, div: int
 ) -> list:
     import torch
 
@@ -109,8 +109,10 @@ def instance_parts(
         inputs,
     )
 
+    img_h, img_w = IMG_H // div, IMG_W // div
+    num_dets = NUM_DETS // div**2
     head = build_roi_head(OURS, 'cpu')
-    feats, res, meta = inputs('cpu')
+    feats, res, meta = inputs('cpu', img_h, img_w, num_dets)
     labels = [
         'coarse head', 'feature sampling', 'point MLP', 'uncertainty',
         'top-k', 'pasting',
@@ -134,12 +136,12 @@ def instance_parts(
         times = profile(run, labels, repeats)
     # floors
     cfg = head.subdivision_settings()
-    points = NUM_DETS * 28 * 28 * (1 + cfg.steps - 2)  # 28x28 grid + 3 steps
+    points = num_dets * 28 * 28 * (1 + cfg.steps - 2)  # 28x28 grid + 3 steps
     fc, k = 256, 80
     # The cheapest known form: the first layer's fine block applied once to
     # P2 (PointMLP.project_fine), then per point the coarse block of layer
     # 1, layers 2-3 and the predicted class's predictor row.
-    p2_pixels = (IMG_H // 4) * (IMG_W // 4)
+    p2_pixels = (img_h // 4) * (img_w // 4)
     mlp_macs = p2_pixels * fc * fc + points * (
         k * fc + 2 * (fc + k) * fc + (fc + k)
     )
@@ -147,13 +149,13 @@ def instance_parts(
     area = float(
         ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sum()
     )
-    maps = NUM_DETS * sum((7 * 2**s) ** 2 for s in range(3, 6))  # 56..224
-    coarse_macs = NUM_DETS * (
+    maps = num_dets * sum((7 * 2**s) ** 2 for s in range(3, 6))  # 56..224
+    coarse_macs = num_dets * (
         256 * 256 * 4 * 49 + 12544 * 1024 + 1024 * 1024 + 1024 * k * 49
     )
     floors = {
         'coarse head': coarse_macs / gemm
-        + NUM_DETS * 196 * 256 * 4 * 5 / bandwidth,
+        + num_dets * 196 * 256 * 4 * 5 / bandwidth,
         'feature sampling': points * (fc + k) * 4 * 5 / bandwidth,
         'point MLP': mlp_macs / mlp_gemm,
         'uncertainty': maps * 4 * 2 / bandwidth,
@@ -166,12 +168,11 @@ def instance_parts(
         ('upsampling + scatter (rest)', rest, maps * 4 * 3 / bandwidth)
     )
     rows.append(('total', times['total'], sum(f for _, _, f in rows)))
-    assert IMG_H and IMG_W
     return rows
 
 
 def semantic_parts(
-    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float
+    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float, div: int
 ) -> list:
     import torch
 
@@ -180,7 +181,7 @@ def semantic_parts(
     from mmpointrend.models.utils import PointMLP
     from tools.analysis.common import semantic_render_case
 
-    head, fine, coarse, cfg = semantic_render_case()
+    head, fine, coarse, cfg = semantic_render_case(div=div)
     labels = ['feature sampling', 'point MLP', 'uncertainty', 'top-k']
     patches = [
         (sh, 'point_sample', 'feature sampling'),
@@ -197,7 +198,8 @@ def semantic_parts(
         times = profile(run, labels, repeats)
     points, k, fc = 2 * 8192, 19, 256
     mlp_macs = points * (3 * (fc + k) * fc + (fc + k) * k)
-    maps = 19 * (512 * 1024 + 1024 * 2048)  # the two upsampled maps
+    # the two upsampled maps
+    maps = 19 * (512 * 1024 + 1024 * 2048) // div**2
     floors = {
         # P2 features and coarse logits: 4 corners read, 1 value written
         'feature sampling': points * (fc + k) * 4 * 5 / bandwidth,
@@ -213,7 +215,7 @@ def semantic_parts(
 
 
 def training_parts(
-    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float
+    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float, div: int
 ) -> list:
     """One SemanticFPN + PointRend R50 training iteration, 2 x 512x1024."""
     import torch
@@ -234,7 +236,8 @@ def training_parts(
     model.init_weights()
     model.train()
     optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    inputs, samples = demo_seg_batch(2, (512, 1024), 19, seed=0)
+    size = (512 // div, 1024 // div)
+    inputs, samples = demo_seg_batch(2, size, 19, seed=0)
     coarse_head, point_head = model.decode_head
     labels = [
         'backbone + neck', 'coarse head + loss', 'point sampler',
@@ -282,7 +285,7 @@ def training_parts(
     fc, k = 256, 19
     mlp_macs = points * (3 * (fc + k) * fc + (fc + k) * k)
     params = sum(p.numel() for p in model.parameters())
-    logits = 2 * k * 512 * 1024  # the coarse logits upsampled for the loss
+    logits = 2 * k * size[0] * size[1]  # coarse logits upsampled for the loss
     floors = {
         'backbone + neck': conv_macs / gemm,
         'coarse head + loss': head_macs / gemm + logits * 4 * 3 / bandwidth,
@@ -320,6 +323,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument(
+        '--small',
+        action='store_true',
+        help='a quarter of each side: a quick check that it runs',
+    )
+    parser.add_argument(
         '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
     )
     args = parser.parse_args()
@@ -332,11 +340,17 @@ def main() -> None:
         f'shape) G multiply-adds/s, copy {bandwidth / 1e9:.1f} GB/s',
         flush=True,
     )
-    ins = instance_parts(args.repeats, *rates)
-    sem = semantic_parts(args.repeats, *rates)
-    train = training_parts(max(1, args.repeats // 2), *rates)
+    div = 4 if args.small else 1
+    ins = instance_parts(args.repeats, *rates, div)
+    sem = semantic_parts(args.repeats, *rates, div)
+    train = training_parts(max(1, args.repeats // 2), *rates, div)
     header = (
-        f'Machine: {machine()}; fp32 GEMM {gemm / 1e9:.1f} G '
+        (
+            '(--small: every side / 4, 1/16 of the detections) '
+            if div > 1
+            else ''
+        )
+        + f'Machine: {machine()}; fp32 GEMM {gemm / 1e9:.1f} G '
         f'multiply-adds/s (2048^3) and {mlp_gemm / 1e9:.1f} G '
         "multiply-adds/s (the point MLP's 8192x256 @ 256x256), copy "
         f'bandwidth {bandwidth / 1e9:.1f} GB/s, all measured in the same '
