@@ -100,3 +100,12 @@ def test_other_analysis_scripts_run(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'grid_sampler' in proc.stdout or 'grid_sampler' in proc.stderr
+
+
+def test_scaling_estimate_runs(tmp_path):
+    out = tmp_path / 'scaling.md'
+    proc = run_tool('tools/analysis/scaling_estimate.py', '--output', out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert '<!-- BENCHMARK scaling-estimate -->' in text
+    assert '| COCO Mask R-CNN+PointRend R50 | 60.2 M |' in text
