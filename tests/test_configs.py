@@ -50,9 +50,14 @@ def _detector_steps(cfg, model):
     data = model.data_preprocessor(packed, True)
     model.train()
     losses = model.loss(data['inputs'], data['data_samples'])
-    expected = {'loss_mask'}
-    if 'PointRend' in cfg.model.roi_head.type:
-        expected.add('loss_point')
+    roi_head = cfg.model.roi_head.type
+    if 'Implicit' in roi_head:  # a single point loss, no coarse mask loss
+        expected = {'loss_point', 'loss_params'}
+        assert 'loss_mask' not in losses
+    elif 'PointRend' in roi_head:
+        expected = {'loss_mask', 'loss_point'}
+    else:
+        expected = {'loss_mask'}
     assert expected <= set(losses)
     total = sum(
         v if torch.is_tensor(v) else sum(v)

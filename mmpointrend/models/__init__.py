@@ -2,7 +2,11 @@
 
 from .decode_heads import PointRendSemSegHead
 from .roi_heads import (
+    FourierPointEncoding,
     GridRoIExtractor,
+    ImplicitParamHead,
+    ImplicitPointHead,
+    ImplicitPointRendRoIHead,
     PointRendCoarseMaskHead,
     PointRendMaskPointHead,
     PointRendMaskRoIHead,
@@ -11,7 +15,11 @@ from .segmentors import PointRendEncoderDecoder
 from .utils import PointMLP, UncertaintyPointSampler
 
 __all__ = [
+    'FourierPointEncoding',
     'GridRoIExtractor',
+    'ImplicitParamHead',
+    'ImplicitPointHead',
+    'ImplicitPointRendRoIHead',
     'PointMLP',
     'PointRendCoarseMaskHead',
     'PointRendEncoderDecoder',

@@ -13,7 +13,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.structures.mask import mask_target
 from mmdet.utils import InstanceList
 from mmengine.config import ConfigDict
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType
@@ -80,13 +80,15 @@ class PointRendMaskRoIHead(StandardRoIHead):
         train_on_pred_boxes: bool = False,
         **kwargs,
     ) -> None:
+        point = MODELS.build(point_head)
+        kwargs = self._complete_mask_head(point, kwargs)
         super().__init__(*args, **kwargs)
         if not (self.with_bbox and self.with_mask):
             raise ValueError(
-                'PointRendMaskRoIHead needs bbox_head, bbox_roi_extractor, '
+                f'{type(self).__name__} needs bbox_head, bbox_roi_extractor, '
                 'mask_head and mask_roi_extractor'
             )
-        self.point_head = MODELS.build(point_head)
+        self.point_head = point
         if fine_feat_index is None:
             fine_feat_index = range(self.mask_roi_extractor.num_inputs)
             fine_feat_strides = self.mask_roi_extractor.featmap_strides
@@ -106,20 +108,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
         self.fine_feat_index = list(fine_feat_index)
         self.fine_feat_strides = list(fine_feat_strides)
         self.train_on_pred_boxes = train_on_pred_boxes
-        coarse_out = getattr(self.mask_head, 'out_channels', None)
-        if coarse_out is None:
-            coarse_out = (
-                1
-                if self.mask_head.class_agnostic
-                else self.mask_head.num_classes
-            )
-        if coarse_out != self.point_head.coarse_channels:
-            raise ValueError(
-                f'the coarse mask head predicts {coarse_out} channels but the '
-                f'point head expects coarse_channels='
-                f'{self.point_head.coarse_channels}; set point_head.'
-                f'coarse_channels={coarse_out} (or align num_classes)'
-            )
+        self._check_point_head()
         if self.point_head.num_classes != self.bbox_head.num_classes:
             raise ValueError(
                 f'point_head.num_classes={self.point_head.num_classes} but '
@@ -136,6 +125,36 @@ class PointRendMaskRoIHead(StandardRoIHead):
             )
         # Validate the inference settings now, not at the first test batch.
         self.subdivision_settings()
+
+    @staticmethod
+    def _complete_mask_head(point_head: nn.Module, kwargs: dict) -> dict:
+        """Hook: fill mask-head settings that follow from the point head.
+
+        Args:
+            point_head (nn.Module): The built point head.
+            kwargs (dict): Keyword arguments of ``StandardRoIHead``.
+
+        Returns:
+            dict: ``kwargs`` (unchanged here).
+        """
+        return kwargs
+
+    def _check_point_head(self) -> None:
+        """The coarse head's channels must be the point head's input."""
+        coarse_out = getattr(self.mask_head, 'out_channels', None)
+        if coarse_out is None:
+            coarse_out = (
+                1
+                if self.mask_head.class_agnostic
+                else self.mask_head.num_classes
+            )
+        if coarse_out != self.point_head.coarse_channels:
+            raise ValueError(
+                f'the coarse mask head predicts {coarse_out} channels but the '
+                f'point head expects coarse_channels='
+                f'{self.point_head.coarse_channels}; set point_head.'
+                f'coarse_channels={coarse_out} (or align num_classes)'
+            )
 
     def subdivision_settings(self) -> SubdivisionSettings:
         """The renderer's settings: ``test_cfg`` over the instance defaults.
