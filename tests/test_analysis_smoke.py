@@ -109,3 +109,15 @@ def test_scaling_estimate_runs(tmp_path):
     text = out.read_text()
     assert '<!-- BENCHMARK scaling-estimate -->' in text
     assert '| COCO Mask R-CNN+PointRend R50 | 60.2 M |' in text
+
+
+def test_implicit_cost_runs(tmp_path):
+    out = tmp_path / 'implicit.md'
+    proc = run_tool(
+        'tools/analysis/implicit_cost.py', '--small', '--repeats', '1',
+        '--output', out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert '| Implicit PointRend | 304.7 M | 1162 MiB | 283,472 |' in text
+    assert '| Implicit PointRend, class-agnostic | 283.9 M |' in text
