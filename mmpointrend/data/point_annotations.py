@@ -1,0 +1,94 @@
+"""COCO mask annotations to PointSup point annotations.
+
+PointSup (Cheng, Parkhi, Kirillov, CVPR 2022) trains instance segmentation
+from boxes plus a few labelled points per object. This module makes such
+annotations from an existing COCO file, as detectron2's
+``prepare_coco_point_annotations_without_masks.py`` does: every non-crowd
+object gets ``point_coords``, ``num_points`` integer pixels ``[x, y]``
+drawn uniformly inside its box (and the image), and ``point_labels``, 1
+where the object's mask covers that pixel and 0 where it does not; its
+``segmentation`` is dropped. A pixel ``[x, y]`` has its centre at
+``(x + 0.5, y + 0.5)`` in continuous image coordinates.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _decode(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """(H, W) uint8 mask of a COCO polygon list or (compressed) RLE."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):
+        rles = mask_utils.frPyObjects(segmentation, height, width)
+        rle = mask_utils.merge(rles)
+    elif isinstance(segmentation.get('counts'), list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_utils.decode(rle)
+
+
+def sample_point_annotations(
+    coco: dict, num_points: int = 10, seed: int = 12345
+) -> dict:
+    """Replace every object's mask by labelled points.
+
+    Args:
+        coco (dict): COCO instances (``images``, ``annotations`` with
+            ``bbox`` and ``segmentation``).
+        num_points (int): Points per object. Defaults to 10.
+        seed (int): Seed of the draw; the same seed and file give the same
+            points. Defaults to 12345 (detectron2's).
+
+    Returns:
+        dict: A copy with ``point_coords`` / ``point_labels`` on every
+        non-crowd annotation and no ``segmentation`` anywhere (crowd
+        regions keep their box and get no points).
+
+    Raises:
+        ValueError: ``num_points < 1``, an annotation of an unknown image,
+            or a non-crowd object without a mask to read labels from.
+    """
+    if num_points < 1:
+        raise ValueError(f'num_points must be >= 1, got {num_points}')
+    rng = np.random.default_rng(seed)
+    images = {img['id']: img for img in coco['images']}
+    out = {k: v for k, v in coco.items() if k != 'annotations'}
+    out = copy.deepcopy(out)
+    annotations = []
+    for ann in coco['annotations']:
+        new = {k: v for k, v in ann.items() if k != 'segmentation'}
+        annotations.append(new)
+        if ann.get('iscrowd', 0):
+            continue
+        image = images.get(ann['image_id'])
+        if image is None:
+            raise ValueError(
+                f'annotation {ann.get("id")} names image {ann["image_id"]}, '
+                'which is not in "images"'
+            )
+        if not ann.get('segmentation'):
+            raise ValueError(
+                f'annotation {ann.get("id")} has no segmentation to read '
+                'point labels from; point annotations are made from masks'
+            )
+        height, width = image['height'], image['width']
+        mask = _decode(ann['segmentation'], height, width)
+        x0, y0, w, h = ann['bbox']
+        # Integer pixels whose cells meet the box, clipped to the image.
+        x_lo = max(0, math.floor(x0))
+        y_lo = max(0, math.floor(y0))
+        x_hi = min(width, max(x_lo + 1, math.ceil(x0 + w)))
+        y_hi = min(height, max(y_lo + 1, math.ceil(y0 + h)))
+        xs = rng.integers(x_lo, x_hi, size=num_points)
+        ys = rng.integers(y_lo, y_hi, size=num_points)
+        new['point_coords'] = [[int(x), int(y)] for x, y in zip(xs, ys)]
+        new['point_labels'] = [int(v) for v in mask[ys, xs]]
+    out['annotations'] = annotations
+    return out

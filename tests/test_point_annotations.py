@@ -1,0 +1,116 @@
+"""PointSup point annotations made from COCO masks (round trip)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_tool
+from pycocotools import mask as mask_utils
+
+from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.data.point_annotations import sample_point_annotations
+
+
+@pytest.fixture(scope='module')
+def coco(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synthetic')
+    generate_synthetic_dataset(str(root), num_train=3, num_val=1, size=96)
+    path = root / 'annotations' / 'instances_train.json'
+    return path, json.loads(path.read_text())
+
+
+def _masks(coco):
+    images = {i['id']: i for i in coco['images']}
+    out = {}
+    for ann in coco['annotations']:
+        img = images[ann['image_id']]
+        seg = ann['segmentation']
+        if isinstance(seg, list):
+            seg = mask_utils.merge(
+                mask_utils.frPyObjects(seg, img['height'], img['width'])
+            )
+        elif isinstance(seg['counts'], list):
+            seg = mask_utils.frPyObjects(seg, img['height'], img['width'])
+        out[ann['id']] = mask_utils.decode(seg)
+    return out
+
+
+def test_labels_are_the_mask_under_each_point(coco):
+    _, data = coco
+    points = sample_point_annotations(data, num_points=10, seed=3)
+    masks = _masks(data)
+    images = {i['id']: i for i in data['images']}
+    assert len(points['annotations']) == len(data['annotations']) > 0
+    positives = negatives = 0
+    for ann in points['annotations']:
+        assert 'segmentation' not in ann
+        coords = np.array(ann['point_coords'])
+        labels = np.array(ann['point_labels'])
+        assert coords.shape == (10, 2) and labels.shape == (10,)
+        img = images[ann['image_id']]
+        x0, y0, w, h = ann['bbox']
+        xs, ys = coords[:, 0], coords[:, 1]
+        assert (xs >= np.floor(x0)).all() and (xs < np.ceil(x0 + w)).all()
+        assert (ys >= np.floor(y0)).all() and (ys < np.ceil(y0 + h)).all()
+        assert (xs < img['width']).all() and (ys < img['height']).all()
+        assert (labels == masks[ann['id']][ys, xs]).all()
+        positives += int(labels.sum())
+        negatives += int((1 - labels).sum())
+    # points in a box land on both sides of the object's outline
+    assert positives > 0 and negatives > 0
+    # the input is not modified
+    assert all('segmentation' in a for a in data['annotations'])
+
+
+def test_same_seed_same_points_other_seed_other_points(coco):
+    _, data = coco
+    a = sample_point_annotations(data, 5, seed=1)
+    b = sample_point_annotations(data, 5, seed=1)
+    c = sample_point_annotations(data, 5, seed=2)
+    assert a == b and a != c
+
+
+def test_bad_inputs_are_named():
+    coco = dict(
+        images=[dict(id=1, height=8, width=8)],
+        annotations=[dict(id=1, image_id=1, bbox=[0, 0, 4, 4], iscrowd=0)],
+    )
+    with pytest.raises(ValueError, match='no segmentation'):
+        sample_point_annotations(coco)
+    coco['annotations'][0]['image_id'] = 2
+    with pytest.raises(ValueError, match='not in "images"'):
+        sample_point_annotations(coco)
+    with pytest.raises(ValueError, match='num_points'):
+        sample_point_annotations(coco, num_points=0)
+    crowd = dict(
+        coco,
+        annotations=[
+            dict(
+                id=1,
+                image_id=2,
+                iscrowd=1,
+                bbox=[0, 0, 1, 1],
+                segmentation=[[0, 0, 1, 0, 1, 1]],
+            )
+        ],
+    )
+    out = sample_point_annotations(crowd)
+    assert 'point_coords' not in out['annotations'][0]
+
+
+def test_converter_cli_writes_and_refuses_to_overwrite(coco, tmp_path):
+    src, data = coco
+    dst = tmp_path / 'points.json'
+    proc = run_tool(
+        'tools/dataset_converters/coco_to_points.py', src, dst,
+        '--num-points', '4', '--seed', '7',
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    written = json.loads(dst.read_text())
+    assert written == sample_point_annotations(data, 4, seed=7)
+    before = dst.read_bytes()
+    proc = run_tool('tools/dataset_converters/coco_to_points.py', src, dst)
+    assert proc.returncode != 0 and '--force' in proc.stderr
+    assert dst.read_bytes() == before
