@@ -33,6 +33,24 @@ def _build(cfg):
     return build_model_from_config(cfg)[0]
 
 
+def _add_point_annotations(gt, num_points=5):
+    """PointSup ground truth: labelled pixels in each box, read from masks."""
+    gen = torch.Generator().manual_seed(0)
+    masks = torch.as_tensor(gt.masks.to_ndarray())
+    boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes
+    coords = torch.zeros(len(boxes), num_points, 2)
+    labels = torch.zeros(len(boxes), num_points, dtype=torch.long)
+    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+        pts = torch.rand(num_points, 2, generator=gen)
+        pts = pts * torch.tensor([x2 - x1, y2 - y1]) + torch.tensor([x1, y1])
+        ix = pts[:, 0].long().clamp(0, masks.shape[2] - 1)
+        iy = pts[:, 1].long().clamp(0, masks.shape[1] - 1)
+        coords[i] = pts
+        labels[i] = masks[i, iy, ix].long()
+    gt.point_coords = coords
+    gt.point_labels = labels
+
+
 def _detector_steps(cfg, model):
     from mmdet.testing import demo_mm_inputs
 
@@ -47,6 +65,8 @@ def _detector_steps(cfg, model):
     )
     for sample in packed['data_samples']:
         sample.gt_instances.labels %= num_classes
+        if cfg.model.roi_head.get('point_supervision', False):
+            _add_point_annotations(sample.gt_instances)
     data = model.data_preprocessor(packed, True)
     model.train()
     losses = model.loss(data['inputs'], data['data_samples'])

@@ -5,11 +5,19 @@ from .coco_checks import (
     check_coco_categories,
     repair_degenerate_polygons,
 )
+from .point_sup import (
+    LoadPointAnnotations,
+    PackPointSupInputs,
+    PointSupCocoDataset,
+)
 from .transforms import LoadSegAnnotations
 
 __all__ = [
     'CheckedCocoDataset',
+    'LoadPointAnnotations',
     'LoadSegAnnotations',
+    'PackPointSupInputs',
+    'PointSupCocoDataset',
     'check_coco_categories',
     'repair_degenerate_polygons',
 ]

@@ -13,6 +13,7 @@ from mmpointrend.registry import MODELS
 from ..utils.point_features import sample_roi_points
 from ..utils.point_selection import neg_abs_logit
 from ..utils.subdivision import StepObserver, render_by_subdivision
+from .point_supervision import annotated_points, point_bce
 from .pointrend_roi_head import PointRendMaskRoIHead
 
 
@@ -25,7 +26,9 @@ class ImplicitPointRendRoIHead(PointRendMaskRoIHead):
     (:class:`ImplicitParamHead`) predicts the parameters of a point MLP per
     positive RoI; the point head (:class:`ImplicitPointHead`) evaluates it.
     Training uses a single point loss on uniformly sampled points (plus an
-    L2 penalty on the parameters), no coarse mask loss. Inference renders
+    L2 penalty on the parameters), no coarse mask loss; with
+    ``point_supervision=True`` (PointSup) the points are the objects'
+    annotated ones. Inference renders
     like PointRend: the 28x28 grid densely, then 3 steps of the 784 most
     uncertain points up to 224x224. The parameter head's output size is
     set from the point head; ``mask_head.num_params`` may be left out.
@@ -105,6 +108,19 @@ class ImplicitPointRendRoIHead(PointRendMaskRoIHead):
         rois = bbox2roi(boxes)
         labels = torch.cat([res.pos_gt_labels for res in sampling_results])
         params = self._mask_forward(x, rois)['mask_preds']
+        if self.point_supervision and rois.shape[0] > 0:
+            rel_points, point_labels = annotated_points(
+                boxes, sampling_results, batch_gt_instances
+            )
+            logits = self._implicit_logits(
+                self._fine_feats(x), rois, params, rel_points, labels
+            )[:, 0]
+            penalty = self.point_head.params_l2 * params.pow(2).mean()
+            losses = dict(
+                loss_point=point_bce(logits, point_labels),
+                loss_params=penalty,
+            )
+            return dict(mask_preds=params, loss_mask=losses)
         rel_points = self.point_head.sample_train_points(rois.shape[0], params)
         logits = self._implicit_logits(
             self._fine_feats(x), rois, params, rel_points, None

@@ -32,6 +32,7 @@ from ..utils.subdivision import (
     plan_subdivision,
     render_by_subdivision,
 )
+from .point_supervision import annotated_points, point_bce
 
 #: Points per chunk of the inference point MLP (8192 x 256 floats = 8 MiB).
 POINTS_PER_CHUNK = 8192
@@ -67,6 +68,11 @@ class PointRendMaskRoIHead(StandardRoIHead):
             refined boxes of the positive proposals (detectron2's
             ``TRAIN_ON_PRED_BOXES``) instead of the proposals. Defaults to
             False (mmdet's behaviour).
+        point_supervision (bool): PointSup training: supervise the masks
+            with the objects' annotated points instead of full masks (see
+            :mod:`mmpointrend.models.roi_heads.point_supervision`); the
+            coarse logits and the point head are both read at those
+            points. Defaults to False.
         *args: Passed to :class:`mmdet.models.roi_heads.StandardRoIHead`.
         **kwargs: Passed to :class:`mmdet.models.roi_heads.StandardRoIHead`.
     """
@@ -78,6 +84,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
         fine_feat_index: Sequence[int] | None = None,
         fine_feat_strides: Sequence[int] | None = None,
         train_on_pred_boxes: bool = False,
+        point_supervision: bool = False,
         **kwargs,
     ) -> None:
         point = MODELS.build(point_head)
@@ -108,6 +115,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
         self.fine_feat_index = list(fine_feat_index)
         self.fine_feat_strides = list(fine_feat_strides)
         self.train_on_pred_boxes = train_on_pred_boxes
+        self.point_supervision = point_supervision
         self._check_point_head()
         if self.point_head.num_classes != self.bbox_head.num_classes:
             raise ValueError(
@@ -272,6 +280,24 @@ class PointRendMaskRoIHead(StandardRoIHead):
         if rois.shape[0] == 0:
             zero = mask_preds.sum() * 0
             losses.update(loss_mask=zero, loss_point=zero)
+            return dict(mask_preds=mask_preds, loss_mask=losses)
+
+        if self.point_supervision:
+            rel_points, point_labels = annotated_points(
+                boxes, sampling_results, batch_gt_instances
+            )
+            rows = torch.arange(rois.shape[0], device=rois.device)
+            channel = class_channel(labels, mask_preds.shape[1])
+            coarse_at = point_sample(
+                mask_preds[rows, channel][:, None], rel_points
+            )[:, 0]
+            point_logits = self._point_logits(
+                self._fine_feats(x), rois, mask_preds, rel_points, labels
+            )[:, 0]
+            losses.update(
+                loss_mask=point_bce(coarse_at, point_labels),
+                loss_point=point_bce(point_logits, point_labels),
+            )
             return dict(mask_preds=mask_preds, loss_mask=losses)
 
         cfg = ConfigDict(mask_size=mask_preds.shape[-1])

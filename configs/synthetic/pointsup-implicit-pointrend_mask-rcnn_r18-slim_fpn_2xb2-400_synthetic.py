@@ -1,0 +1,27 @@
+# PointSup on the synthetic dataset: Implicit PointRend trained from boxes +
+# 10 labelled points per object. Make the point file first:
+#   python tools/dataset_converters/coco_to_points.py \
+#     data/synthetic/annotations/instances_train.json \
+#     data/synthetic/annotations/instances_train_points_n10.json
+_base_ = './implicit-pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py'
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=False),
+    dict(type='mmpointrend.LoadPointAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(512, 512),
+        ratio_range=(0.75, 1.0),
+        keep_ratio=True,
+    ),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='mmpointrend.PackPointSupInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(
+        type='mmpointrend.PointSupCocoDataset',
+        ann_file='annotations/instances_train_points_n10.json',
+        pipeline=train_pipeline,
+    )
+)
+model = dict(roi_head=dict(point_supervision=True))

@@ -1,0 +1,178 @@
+"""Point annotations for PointSup training (boxes + labelled points).
+
+The annotation file comes from ``tools/dataset_converters/coco_to_points.py``
+(``point_coords`` integer pixels and ``point_labels`` 0/1 per object). The
+dataset is mmdet's COCO dataset with the two fields carried into each
+instance; :class:`LoadPointAnnotations` turns them into box-relative
+coordinates (which resizing leaves unchanged) and optionally subsamples
+them per iteration; :class:`PackPointSupInputs` mirrors them with the
+image's flip and packs them, in image coordinates, as ``point_coords``
+(n, P, 2) and ``point_labels`` (n, P) of ``gt_instances``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.datasets import CocoDataset
+from mmdet.datasets.transforms import PackDetInputs
+
+from mmpointrend.registry import DATASETS, TRANSFORMS
+
+
+@DATASETS.register_module()
+class PointSupCocoDataset(CocoDataset):
+    """mmdet's :class:`CocoDataset` keeping each object's point labels.
+
+    mmdet parses the fields it knows; ``point_coords`` and ``point_labels``
+    are attached to the instances it keeps, matched in file order by box
+    and class (mmdet only drops annotations, never reorders them).
+
+    Args:
+        *args: Passed to :class:`mmdet.datasets.CocoDataset`.
+        **kwargs: Passed to :class:`mmdet.datasets.CocoDataset`.
+    """
+
+    def parse_data_info(self, raw_data_info: dict) -> dict:
+        """Parse as mmdet does, plus the point fields of every kept object.
+
+        Args:
+            raw_data_info (dict): ``raw_img_info`` and ``raw_ann_info``.
+
+        Returns:
+            dict: mmdet's data info; each instance also has
+            ``point_coords`` (list of ``[x, y]``) and ``point_labels``.
+        """
+        info = super().parse_data_info(raw_data_info)
+        anns = iter(raw_data_info['raw_ann_info'])
+        for instance in info['instances']:
+            for ann in anns:
+                x, y, w, h = ann['bbox']
+                if [x, y, x + w, y + h] == instance[
+                    'bbox'
+                ] and self.cat2label.get(ann['category_id']) == instance[
+                    'bbox_label'
+                ]:
+                    break
+            else:  # pragma: no cover - mmdet keeps a subsequence
+                raise RuntimeError(
+                    'could not match an instance to its annotation'
+                )
+            if 'point_coords' not in ann and not instance['ignore_flag']:
+                raise KeyError(
+                    f'annotation {ann.get("id")} of {self.ann_file} has no '
+                    'point_coords; make the file with tools/dataset_converters'
+                    '/coco_to_points.py'
+                )
+            instance['point_coords'] = ann.get('point_coords', [])
+            instance['point_labels'] = ann.get('point_labels', [])
+        return info
+
+
+@TRANSFORMS.register_module()
+class LoadPointAnnotations(BaseTransform):
+    """Box-relative point annotations, optionally a random subset of them.
+
+    Adds ``gt_point_coords`` (n, P, 2) float32: pixel centres ``x + 0.5``
+    relative to each object's box (0 and 1 are its edges), and
+    ``gt_point_labels`` (n, P) int64 (``-1`` for objects without points,
+    e.g. crowd regions). Place it after ``LoadAnnotations`` and before
+    resizing and flipping.
+
+    Args:
+        num_points (int, optional): Points kept per object and iteration,
+            drawn without replacement (detectron2's ``SAMPLE_POINTS``;
+            5 of 10 in its "point_aug" recipes). Defaults to all.
+    """
+
+    def __init__(self, num_points: int | None = None) -> None:
+        if num_points is not None and num_points < 1:
+            raise ValueError(f'num_points must be >= 1, got {num_points}')
+        self.num_points = num_points
+
+    def transform(self, results: dict) -> dict:
+        """Add the point fields.
+
+        Args:
+            results (dict): Pipeline results with ``instances``.
+
+        Returns:
+            dict: ``results`` with ``gt_point_coords`` and
+            ``gt_point_labels``.
+        """
+        instances = results.get('instances', [])
+        counts = {len(i.get('point_labels', [])) for i in instances}
+        counts.discard(0)
+        if len(counts) > 1:
+            raise ValueError(
+                f'objects of {results.get("img_path")} have different numbers '
+                f'of points {sorted(counts)}; annotate every object with the '
+                'same number'
+            )
+        total = counts.pop() if counts else 0
+        keep = (
+            total if self.num_points is None else min(self.num_points, total)
+        )
+        coords = np.zeros((len(instances), keep, 2), np.float32)
+        labels = np.full((len(instances), keep), -1, np.int64)
+        for i, inst in enumerate(instances):
+            if not inst.get('point_labels'):
+                continue
+            pts = np.asarray(inst['point_coords'], np.float32) + 0.5
+            lab = np.asarray(inst['point_labels'], np.int64)
+            if keep < total:
+                pick = np.random.choice(total, keep, replace=False)
+                pts, lab = pts[pick], lab[pick]
+            x1, y1, x2, y2 = inst['bbox']
+            size = np.maximum([x2 - x1, y2 - y1], 1e-6).astype(np.float32)
+            coords[i] = (pts - np.float32([x1, y1])) / size
+            labels[i] = lab
+        results['gt_point_coords'] = coords
+        results['gt_point_labels'] = labels
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(num_points={self.num_points})'
+
+
+@TRANSFORMS.register_module()
+class PackPointSupInputs(PackDetInputs):
+    """mmdet's :class:`PackDetInputs` that also packs the points.
+
+    The box-relative points of :class:`LoadPointAnnotations` are mirrored
+    with the image's flip and mapped through the final boxes to image
+    coordinates, so they follow resizing and flipping as the boxes do
+    (crops and other geometric transforms are not supported).
+    """
+
+    mapping_table = dict(
+        PackDetInputs.mapping_table,
+        gt_point_coords='point_coords',
+        gt_point_labels='point_labels',
+    )
+
+    def transform(self, results: dict) -> dict:
+        """Pack, with points in image coordinates.
+
+        Args:
+            results (dict): Pipeline results.
+
+        Returns:
+            dict: ``inputs`` and ``data_samples``.
+        """
+        if 'gt_point_coords' in results:
+            rel = results['gt_point_coords'].copy()
+            direction = results.get('flip_direction')
+            if results.get('flip', False):
+                if direction in ('horizontal', 'diagonal'):
+                    rel[..., 0] = 1 - rel[..., 0]
+                if direction in ('vertical', 'diagonal'):
+                    rel[..., 1] = 1 - rel[..., 1]
+            boxes = results['gt_bboxes']
+            boxes = np.asarray(getattr(boxes, 'tensor', boxes), np.float32)
+            origin = boxes[:, None, :2]
+            size = boxes[:, None, 2:] - origin
+            results['gt_point_coords'] = (origin + rel * size).astype(
+                np.float32
+            )
+        return super().transform(results)
