@@ -12,9 +12,7 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(num_classes=num_classes),
         mask_head=dict(num_classes=num_classes),
-        point_head=dict(num_classes=num_classes),
-    )
-)
+        point_head=dict(num_classes=num_classes)))
 
 # 2. Data: images in <data_root>/img_dir/{train,val}/ and COCO instance
 #    files <data_root>/annotations/instances_{train,val}.json (polygons or
@@ -22,7 +20,8 @@ model = dict(
 #    with `classes`.
 data_root = 'data/my_dataset'
 metainfo = dict(classes=classes, palette=palette)
-train_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
+train_dataloader = dict(
+    dataset=dict(data_root=data_root, metainfo=metainfo))
 val_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + '/annotations/instances_val.json')

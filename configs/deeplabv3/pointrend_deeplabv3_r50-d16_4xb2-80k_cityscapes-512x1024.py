@@ -24,17 +24,12 @@ model = dict(
                 type='mmpointrend.UncertaintyPointSampler',
                 num_points=(crop_size[0] // 16) * (crop_size[1] // 16),
                 oversample_ratio=3,
-                importance_sample_ratio=0.75,
-            ),
+                importance_sample_ratio=0.75),
             loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0
-            ),
-        ),
+                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     ],
     test_cfg=dict(
         mode='whole',
         subdivision_steps=4,  # stride 16 -> 8 -> 4 -> 2 -> 1
         subdivision_num_points=64 * 128,
-        scale_factor=2,
-    ),
-)
+        scale_factor=2))

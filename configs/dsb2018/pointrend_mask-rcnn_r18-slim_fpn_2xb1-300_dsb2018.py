@@ -9,12 +9,10 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(num_classes=num_classes),
         mask_head=dict(num_classes=num_classes),
-        point_head=dict(num_classes=num_classes),
-    ),
-    test_cfg=dict(rcnn=dict(max_per_img=100)),
-)
+        point_head=dict(num_classes=num_classes)),
+    test_cfg=dict(rcnn=dict(max_per_img=100)))
 data_root = 'data/dsb2018'
-metainfo = dict(classes=('nucleus',), palette=[(255, 64, 64)])
+metainfo = dict(classes=('nucleus', ), palette=[(255, 64, 64)])
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -24,13 +22,11 @@ train_pipeline = [
         type='RandomResize',
         scale=(512, 512),
         ratio_range=(1.0, 1.5),
-        keep_ratio=True,
-    ),
+        keep_ratio=True),
     dict(
         type='RandomFlip',
         prob=[0.25, 0.25],
-        direction=['horizontal', 'vertical'],
-    ),
+        direction=['horizontal', 'vertical']),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
@@ -39,26 +35,16 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',
-        meta_keys=(
-            'img_id',
-            'img_path',
-            'ori_shape',
-            'img_shape',
-            'scale_factor',
-        ),
-    ),
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor')),
 ]
 train_dataloader = dict(
     batch_size=1,
     dataset=dict(
-        data_root=data_root, metainfo=metainfo, pipeline=train_pipeline
-    ),
-)
+        data_root=data_root, metainfo=metainfo, pipeline=train_pipeline))
 val_dataloader = dict(
     dataset=dict(
-        data_root=data_root, metainfo=metainfo, pipeline=test_pipeline
-    )
-)
+        data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + '/annotations/instances_val.json')
 test_evaluator = val_evaluator
@@ -69,5 +55,4 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    checkpoint=dict(interval=max_iters), visualization=dict(interval=1)
-)
+    checkpoint=dict(interval=max_iters), visualization=dict(interval=1))

@@ -6,8 +6,5 @@ model = dict(
         depth=101,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='open-mmlab://detectron2/resnet101_caffe',
-        ),
-    ),
-    roi_head=dict(train_on_pred_boxes=True),
-)
+            checkpoint='open-mmlab://detectron2/resnet101_caffe')),
+    roi_head=dict(train_on_pred_boxes=True))

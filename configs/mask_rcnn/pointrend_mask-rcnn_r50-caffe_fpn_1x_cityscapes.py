@@ -6,16 +6,13 @@
 _base_ = './pointrend_mask-rcnn_r50_fpn_1x_cityscapes.py'
 model = dict(
     data_preprocessor=dict(
-        mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False
-    ),
+        mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0],
+        bgr_to_rgb=False),
     backbone=dict(
         norm_cfg=dict(requires_grad=False),
         style='caffe',
         init_cfg=dict(
             _delete_=True,
             type='Pretrained',
-            checkpoint='open-mmlab://detectron2/resnet50_caffe',
-        ),
-    ),
-    roi_head=dict(train_on_pred_boxes=True),
-)
+            checkpoint='open-mmlab://detectron2/resnet50_caffe')),
+    roi_head=dict(train_on_pred_boxes=True))

@@ -10,12 +10,9 @@ test_dataloader = dict(
     dataset=dict(
         data_root='data/',
         ann_file='lvis/lvis_v0.5_val_cocofied.json',
-        data_prefix=dict(img='coco/'),
-    )
-)
+        data_prefix=dict(img='coco/')))
 test_evaluator = dict(
     _delete_=True,
     type='mmpointrend.LVISCompatMetric',  # mmdet's LVISMetric + NumPy 2
     ann_file='data/lvis/lvis_v0.5_val_cocofied.json',
-    metric=['segm'],
-)
+    metric=['segm'])

@@ -9,10 +9,6 @@ model = dict(
     roi_head=dict(
         _base_.pointrend_roi_head,
         mask_head=dict(
-            _base_.pointrend_roi_head.mask_head, num_classes=num_classes
-        ),
+            _base_.pointrend_roi_head.mask_head, num_classes=num_classes),
         point_head=dict(
-            _base_.pointrend_roi_head.point_head, num_classes=num_classes
-        ),
-    )
-)
+            _base_.pointrend_roi_head.point_head, num_classes=num_classes)))

@@ -7,5 +7,4 @@ _base_ = [
     '../_base_/models/pointrend_mask-rcnn_fpn.py',
 ]
 model = dict(
-    roi_head=dict(_base_.pointrend_roi_head, train_on_pred_boxes=True)
-)
+    roi_head=dict(_base_.pointrend_roi_head, train_on_pred_boxes=True))

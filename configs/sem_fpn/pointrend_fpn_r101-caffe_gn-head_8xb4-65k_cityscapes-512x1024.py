@@ -17,8 +17,7 @@ loss = dict(
     type='mmseg.CrossEntropyLoss',
     use_sigmoid=False,
     loss_weight=1.0,
-    avg_non_ignore=True,
-)
+    avg_non_ignore=True)
 
 _base_.model.decode_head[0].norm_cfg = gn
 _base_.model.decode_head[0].loss_decode = loss
@@ -27,8 +26,8 @@ _base_.model.decode_head[1].loss_decode = loss
 model = dict(
     pretrained=None,
     data_preprocessor=dict(
-        mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False
-    ),
+        mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0],
+        bgr_to_rgb=False),
     backbone=dict(
         type='mmseg.ResNet',
         depth=101,
@@ -37,10 +36,7 @@ model = dict(
         norm_eval=True,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='open-mmlab://detectron2/resnet101_caffe',
-        ),
-    ),
-)
+            checkpoint='open-mmlab://detectron2/resnet101_caffe')))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -49,8 +45,7 @@ train_pipeline = [
         type='RandomChoiceResize',
         scales=list(range(512, 2049, 32)),
         resize_type='ResizeShortestEdge',
-        max_size=4096,
-    ),
+        max_size=4096),
     dict(type='RandomCrop', crop_size=(512, 1024), cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
@@ -62,21 +57,14 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
-    clip_grad=None,
-)
+    clip_grad=None)
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000
-    ),
-    dict(
-        type='MultiStepLR',
-        by_epoch=False,
-        begin=0,
-        end=65000,
-        milestones=[40000, 55000],
-        gamma=0.1,
-    ),
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+         end=1000),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=65000,
+         milestones=[40000, 55000], gamma=0.1),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=65000, val_interval=8000)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=65000,
+                 val_interval=8000)
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=8000))
 auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -9,8 +9,7 @@ _base_.model.decode_head[1].point_sampler = dict(
     type='mmpointrend.UncertaintyPointSampler',
     num_points=(512 // 16) * (1024 // 16),
     oversample_ratio=3,  # k in the paper
-    importance_sample_ratio=0.75,
-)  # beta in the paper
+    importance_sample_ratio=0.75)  # beta in the paper
 model = dict(
     type='mmpointrend.PointRendEncoderDecoder',
     # NHWC weights and activations: faster CPU convolutions and point
@@ -18,5 +17,4 @@ model = dict(
     channels_last=True,
     train_cfg=dict(_delete_=True),  # the sampler lives on the point head
     # 64 x 128 = cells of a stride-16 map of 1024x2048 (mmseg has 8196).
-    test_cfg=dict(subdivision_num_points=64 * 128),
-)
+    test_cfg=dict(subdivision_num_points=64 * 128))

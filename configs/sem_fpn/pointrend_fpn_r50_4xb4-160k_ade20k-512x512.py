@@ -7,13 +7,11 @@ _base_.model.decode_head[1].point_sampler = dict(
     type='mmpointrend.UncertaintyPointSampler',
     num_points=2048,  # mmseg's value for both datasets
     oversample_ratio=3,
-    importance_sample_ratio=0.75,
-)
+    importance_sample_ratio=0.75)
 model = dict(
     type='mmpointrend.PointRendEncoderDecoder',
     # NHWC weights and activations: faster CPU convolutions and point
     # sampling, same results up to float rounding (docs/benchmarks.md).
     channels_last=True,
     train_cfg=dict(_delete_=True),
-    test_cfg=dict(subdivision_num_points=64 * 128),
-)
+    test_cfg=dict(subdivision_num_points=64 * 128))

@@ -10,5 +10,4 @@ model = dict(
     neck=_base_.model.neck,
     decode_head=_base_.model.decode_head[0],
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'),
-)
+    test_cfg=dict(mode='whole'))

@@ -10,8 +10,6 @@ model = dict(
         bbox_roi_extractor=_base_.model.roi_head.bbox_roi_extractor,
         bbox_head=_base_.model.roi_head.bbox_head,
         mask_head=dict(
-            _base_.fcn_mask_roi_head.mask_head, num_classes=_base_.num_classes
-        ),
-    ),
-    train_cfg=dict(rcnn=dict(mask_size=28)),
-)
+            _base_.fcn_mask_roi_head.mask_head,
+            num_classes=_base_.num_classes)),
+    train_cfg=dict(rcnn=dict(mask_size=28)))

@@ -16,8 +16,7 @@ train_pipeline = [
         type='RandomResize',
         scale=(192, 192),
         ratio_range=(0.8, 1.25),
-        keep_ratio=True,
-    ),
+        keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
@@ -34,8 +33,7 @@ test_dataloader = val_dataloader
 model = dict(
     data_preprocessor=dict(size=crop_size),
     # the stride-16 cell count of the 192 px test image
-    test_cfg=dict(subdivision_num_points=(192 // 16) ** 2),
-)
+    test_cfg=dict(subdivision_num_points=(192 // 16)**2))
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
 max_iters = 1500
 param_scheduler = [
@@ -46,10 +44,8 @@ param_scheduler = [
         power=0.9,
         begin=100,
         end=max_iters,
-        by_epoch=False,
-    ),
+        by_epoch=False),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(interval=50), checkpoint=dict(interval=max_iters)
-)
+    logger=dict(interval=50), checkpoint=dict(interval=max_iters))

@@ -10,12 +10,8 @@ scale = (320, 320)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='RandomResize',
-        scale=scale,
-        ratio_range=(0.8, 1.2),
-        keep_ratio=True,
-    ),
+    dict(type='RandomResize', scale=scale, ratio_range=(0.8, 1.2),
+         keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
@@ -25,14 +21,8 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',
-        meta_keys=(
-            'img_id',
-            'img_path',
-            'ori_shape',
-            'img_shape',
-            'scale_factor',
-        ),
-    ),
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
@@ -46,10 +36,8 @@ param_scheduler = [
         begin=0,
         end=max_iters,
         milestones=[500],
-        gamma=0.1,
-    ),
+        gamma=0.1),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(interval=50), checkpoint=dict(interval=max_iters)
-)
+    logger=dict(interval=50), checkpoint=dict(interval=max_iters))

@@ -10,15 +10,11 @@ fcn_mask_roi_head = dict(
         type='SingleRoIExtractor',
         roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0),
         out_channels=64,
-        featmap_strides=[4, 8, 16, 32],
-    ),
+        featmap_strides=[4, 8, 16, 32]),
     mask_head=dict(
         type='FCNMaskHead',
         num_convs=4,
         in_channels=64,
         conv_out_channels=64,
         loss_mask=dict(
-            type='CrossEntropyLoss', use_mask=True, loss_weight=1.0
-        ),
-    ),
-)
+            type='CrossEntropyLoss', use_mask=True, loss_weight=1.0)))

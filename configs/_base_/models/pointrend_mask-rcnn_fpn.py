@@ -14,8 +14,7 @@ pointrend_roi_head = dict(
         type='mmpointrend.GridRoIExtractor',
         featmap_strides=[4],
         output_size=14,
-        out_channels=256,
-    ),
+        out_channels=256),
     mask_head=dict(
         _delete_=True,
         type='mmpointrend.PointRendCoarseMaskHead',
@@ -23,8 +22,7 @@ pointrend_roi_head = dict(
         in_channels=256,
         conv_out_channels=256,
         num_fcs=2,
-        fc_out_channels=1024,
-    ),
+        fc_out_channels=1024),
     point_head=dict(
         type='mmpointrend.PointRendMaskPointHead',
         num_classes=80,
@@ -36,7 +34,4 @@ pointrend_roi_head = dict(
             type='mmpointrend.UncertaintyPointSampler',
             num_points=14 * 14,
             oversample_ratio=3,  # k
-            importance_sample_ratio=0.75,
-        ),
-    ),
-)  # beta
+            importance_sample_ratio=0.75)))  # beta
