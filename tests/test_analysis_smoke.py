@@ -13,6 +13,16 @@ from conftest import run_tool
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def same_process_workers(monkeypatch):
+    """Run benchmark workers in the script's own process.
+
+    No interpreter start and imports per worker: these runs check that the
+    scripts work, they do not measure.
+    """
+    monkeypatch.setenv('MMPOINTREND_BENCH_SAME_PROCESS', '1')
+
+
 def test_onnx_benchmark_runs(tmp_path):
     out = tmp_path / 'bench.md'
     proc = run_tool(
@@ -38,7 +48,9 @@ def test_floors_profile_runs(tmp_path):
     assert '| backward |' in text and '| point MLP |' in text
 
 
-def test_instance_benchmark_runs(tmp_path):
+def test_instance_benchmark_runs(tmp_path, monkeypatch):
+    # this one keeps the fresh-process workers of real measurements
+    monkeypatch.delenv('MMPOINTREND_BENCH_SAME_PROCESS')
     out = tmp_path / 'bench.md'
     proc = run_tool(
         'tools/analysis/benchmark_instance.py', '--small', '--repeats', '1',
@@ -104,7 +116,9 @@ def test_other_analysis_scripts_run(tmp_path):
 
 def test_scaling_estimate_runs(tmp_path):
     out = tmp_path / 'scaling.md'
-    proc = run_tool('tools/analysis/scaling_estimate.py', '--output', out)
+    proc = run_tool(
+        'tools/analysis/scaling_estimate.py', '--small', '--output', out
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     assert '<!-- BENCHMARK scaling-estimate -->' in text

@@ -139,7 +139,11 @@ def run_in_process(target, *args) -> dict:
     """Run ``target(*args, queue)`` in a fresh spawned process.
 
     Each measurement gets its own process so that peak-memory growth and
-    allocator state are not shared between implementations.
+    allocator state are not shared between implementations. With
+    ``MMPOINTREND_BENCH_SAME_PROCESS=1`` in the environment the worker runs
+    in this process instead: no isolation, so no meaningful memory
+    figures, but no interpreter start and imports per worker (the test
+    suite's smoke runs use it to check that the scripts run).
 
     Args:
         target (Callable): Worker that puts one result dict on the queue.
@@ -148,6 +152,12 @@ def run_in_process(target, *args) -> dict:
     Returns:
         dict: What the worker put on the queue.
     """
+    if os.environ.get('MMPOINTREND_BENCH_SAME_PROCESS') == '1':
+        import queue as queue_module
+
+        local: queue_module.Queue = queue_module.Queue()
+        target(*args, local)
+        return local.get_nowait()
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))

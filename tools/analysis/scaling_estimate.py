@@ -96,15 +96,22 @@ def count(config: str, shape: tuple[int, int]) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
+        '--small',
+        action='store_true',
+        help='count multiply-adds on a quarter of each side (a quick check)',
+    )
+    parser.add_argument(
         '--output', default=osp.join(ROOT, 'docs', 'scaling.md')
     )
     args = parser.parse_args()
+    div = 4 if args.small else 1
     counts = []
     scaling = []
     sizes = (1, 8, 16, 32, 64)
     for name, r in RECIPES.items():
         print(f'counting {name}', flush=True)
-        params, macs = count(r['config'], r['shape'])
+        shape = tuple(side // div for side in r['shape'])
+        params, macs = count(r['config'], shape)
         grad_bytes = 4 * params
         train_macs = 3 * macs * r['images_per_gpu']
         if r['step_seconds'] is None:
