@@ -115,10 +115,9 @@ class ImplicitPointRendRoIHead(PointRendMaskRoIHead):
             logits = self._implicit_logits(
                 self._fine_feats(x), rois, params, rel_points, labels
             )[:, 0]
-            penalty = self.point_head.params_l2 * params.pow(2).mean()
             losses = dict(
                 loss_point=point_bce(logits, point_labels),
-                loss_params=penalty,
+                loss_params=self.point_head.params_penalty(params),
             )
             return dict(mask_preds=params, loss_mask=losses)
         rel_points = self.point_head.sample_train_points(rois.shape[0], params)

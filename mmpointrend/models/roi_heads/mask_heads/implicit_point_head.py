@@ -273,9 +273,18 @@ class ImplicitPointHead(BaseModule):
             point_targets,
             class_channel(labels, self.out_channels),
         )
-        return dict(
-            loss_point=loss, loss_params=self.params_l2 * params.pow(2).mean()
-        )
+        return dict(loss_point=loss, loss_params=self.params_penalty(params))
+
+    def params_penalty(self, params: Tensor) -> Tensor:
+        """``params_l2`` x the mean square of the predicted parameters.
+
+        Args:
+            params (Tensor): (R, num_params) predicted parameters.
+
+        Returns:
+            Tensor: Scalar penalty.
+        """
+        return self.params_l2 * params.pow(2).mean()
 
 
 @MODELS.register_module()
