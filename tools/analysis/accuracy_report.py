@@ -27,17 +27,35 @@ from tools.analysis.common import machine, replace_block  # noqa: E402
 
 @dataclass(frozen=True)
 class Experiment:
-    """A baseline/PointRend config pair and what to report for it."""
+    """Configs trained on the same data and schedule, and what to report."""
 
     task: str  # 'semantic' or 'instance'
     data: str  # 'synthetic' or 'dsb2018'
-    baseline: str
-    pointrend: str
+    models: tuple[tuple[str, str], ...]  # (model name, config), table order
     iters: int  # schedule length used by the study
     metrics: tuple[tuple[str, str], ...]  # (scalar key, column title)
     # a second, narrower boundary band evaluated after training (see
     # NARROW_BAND): None to skip
     narrow_band: float | None = None
+    # rows below the table: ('difference', a, b) is the median of model a
+    # minus the median of b; ('percent', a, b) is a / b x 100 per seed
+    comparisons: tuple[tuple[str, str, str], ...] = (
+        ('difference', 'pointrend', 'baseline'),
+    )
+    # the report (Markdown block and plot) this experiment belongs to
+    group: str = 'pointrend'
+    # points per object of the point-annotation file a model trains from
+    # (PointSup), made from the masks by the study; None: not needed
+    point_annotations: int | None = None
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The models, in table order."""
+        return tuple(name for name, _ in self.models)
+
+    def config(self, model: str) -> str:
+        """The config file of ``model``."""
+        return dict(self.models)[model]
 
     @property
     def boundary_key(self) -> str:
@@ -86,30 +104,70 @@ INSTANCE_METRICS = (
 #: the boundary score there is close to the region score. The DSB2018
 #: experiments are scored a second time with a 0.5% band (3 px).
 NARROW_BAND = 0.005
+
+
+def _pair(baseline: str, pointrend: str) -> tuple[tuple[str, str], ...]:
+    return (('baseline', baseline), ('pointrend', pointrend))
+
+
+_SYNTHETIC_POINTREND = (
+    'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py'
+)
+_DSB_POINTREND = (
+    'configs/dsb2018/pointrend_mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py'
+)
+
+
+def _implicit_trio(
+    data: str, pointrend: str, recipe: str
+) -> tuple[tuple[str, str], ...]:
+    stem = f'configs/{data}/{{}}_mask-rcnn_r18-slim_fpn_{recipe}_{data}.py'
+    return (
+        ('pointrend', pointrend),
+        ('implicit', stem.format('implicit-pointrend')),
+        ('pointsup', stem.format('pointsup-implicit-pointrend')),
+    )
+
+
+_IMPLICIT_STUDY = dict(
+    comparisons=(
+        ('difference', 'implicit', 'pointrend'),
+        ('percent', 'pointsup', 'implicit'),
+        ('percent', 'pointsup', 'pointrend'),
+    ),
+    group='implicit',
+    point_annotations=10,
+)
 EXPERIMENTS = {
     'synthetic-semantic': Experiment(
         'semantic',
         'synthetic',
-        'configs/synthetic/fpn_r18-slim_2xb4-600_synthetic-256x256.py',
-        'configs/synthetic/'
-        'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+        _pair(
+            'configs/synthetic/fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+            'configs/synthetic/'
+            'pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py',
+        ),
         400,
         SEMANTIC_METRICS,
     ),
     'synthetic-instance': Experiment(
         'instance',
         'synthetic',
-        'configs/synthetic/mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
-        'configs/synthetic/'
-        'pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+        _pair(
+            'configs/synthetic/mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+            _SYNTHETIC_POINTREND,
+        ),
         300,
         INSTANCE_METRICS,
     ),
     'dsb2018-semantic': Experiment(
         'semantic',
         'dsb2018',
-        'configs/dsb2018/fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
-        'configs/dsb2018/pointrend_fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
+        _pair(
+            'configs/dsb2018/fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
+            'configs/dsb2018/'
+            'pointrend_fpn_r18-slim_2xb4-300_dsb2018-256x256.py',
+        ),
         300,
         SEMANTIC_METRICS,
         NARROW_BAND,
@@ -117,14 +175,50 @@ EXPERIMENTS = {
     'dsb2018-instance': Experiment(
         'instance',
         'dsb2018',
-        'configs/dsb2018/mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
-        'configs/dsb2018/pointrend_mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
+        _pair(
+            'configs/dsb2018/mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py',
+            _DSB_POINTREND,
+        ),
         300,
         INSTANCE_METRICS,
         NARROW_BAND,
     ),
+    # Implicit PointRend and PointSup (Cheng et al., CVPR 2022) beside the
+    # fully supervised PointRend mask branch; PointSup is Implicit PointRend
+    # trained from boxes + 10 points per object, so its reference is the
+    # fully supervised Implicit PointRend
+    'synthetic-implicit': Experiment(
+        'instance',
+        'synthetic',
+        _implicit_trio('synthetic', _SYNTHETIC_POINTREND, '2xb2-400'),
+        300,
+        INSTANCE_METRICS,
+        **_IMPLICIT_STUDY,
+    ),
+    'dsb2018-implicit': Experiment(
+        'instance',
+        'dsb2018',
+        _implicit_trio('dsb2018', _DSB_POINTREND, '2xb1-300'),
+        300,
+        INSTANCE_METRICS,
+        NARROW_BAND,
+        **_IMPLICIT_STUDY,
+    ),
 }
-MODELS = ('baseline', 'pointrend')
+#: Reports: group name -> (Markdown block, plot file suffix, plot title)
+GROUPS = {
+    'pointrend': (
+        'accuracy-study',
+        '',
+        'Baseline vs PointRend: each dot one seed, bar = median',
+    ),
+    'implicit': (
+        'accuracy-study-implicit',
+        '_implicit',
+        'PointRend vs Implicit PointRend vs PointSup (10 points per object):'
+        ' each dot one seed, bar = median',
+    ),
+}
 
 
 def _spread(values: list[float], scale: float) -> str:
@@ -137,6 +231,49 @@ def _spread(values: list[float], scale: float) -> str:
 def _scale(key: str) -> float:
     # COCO metrics are fractions; mmseg reports percentages
     return 100.0 if key.startswith('coco/') else 1.0
+
+
+def comparison(
+    kind: str, runs: dict, seeds: list[int], key: str, a: str, b: str
+) -> str:
+    """One cell of a comparison row below an experiment's table.
+
+    Args:
+        kind (str): ``'difference'``: median of ``a`` minus median of ``b``
+            (in the column's unit); ``'percent'``: ``a / b x 100`` for each
+            seed both models ran, as median [min, max].
+        runs (dict): ``(model, seed) -> stored run`` of the experiment.
+        seeds (list[int]): Reported seeds.
+        key (str): The column's metric key.
+        a (str): Model compared.
+        b (str): Model compared against.
+
+    Returns:
+        str: The cell; ``'n/a'`` where a model has no value, and for a
+        percentage of a derived difference (meaningless).
+    """
+
+    def values(model: str) -> dict[int, float]:
+        found = {}
+        for seed in seeds:
+            run = runs.get((model, seed))
+            value = None if run is None else metric_value(run['metrics'], key)
+            if value is not None:
+                found[seed] = value
+        return found
+
+    va, vb = values(a), values(b)
+    if kind == 'difference':
+        if not va or not vb:
+            return 'n/a'
+        d = statistics.median(va.values()) - statistics.median(vb.values())
+        return f'{d * _scale(key):+.1f}'
+    if kind != 'percent':
+        raise ValueError(f'unknown comparison {kind!r}')
+    paired = [s for s in va if s in vb and vb[s] > 0]
+    if key == MASK_MINUS_BOX or not paired:
+        return 'n/a'
+    return _spread([100.0 * va[s] / vb[s] for s in paired], 1.0) + '%'
 
 
 def summarize(results: list[dict], names: list[str], seeds: list[int]):
@@ -152,17 +289,16 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
         if not runs:
             continue
         iters = {r['iters'] for r in runs.values()}
+        configs = ', '.join(f'{m} `{c}`' for m, c in exp.models)
         lines.append(
             f'### {name}\n\n{exp.iters if not iters else sorted(iters)[0]} '
-            f'iterations; baseline `{exp.baseline}`, PointRend '
-            f'`{exp.pointrend}`.\n'
+            f'iterations; {configs}.\n'
         )
         head = '| model | ' + ' | '.join(t for _, t in exp.columns)
         head += ' | seeds | train+val time (s) |\n'
         head += '|---' * (len(exp.columns) + 3) + '|\n'
         body = ''
-        medians = {}
-        for model in MODELS:
+        for model in exp.model_names:
             rows = [runs[(model, s)] for s in seeds if (model, s) in runs]
             if not rows:
                 continue
@@ -174,24 +310,28 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
                     if (v := metric_value(r['metrics'], key)) is not None
                 ]
                 cells.append(_spread(vals, _scale(key)) if vals else 'n/a')
-                if vals:
-                    medians[(model, key)] = statistics.median(vals)
             secs = statistics.median(r['metrics']['seconds'] for r in rows)
             used = ', '.join(str(r['seed']) for r in rows)
             body += (
                 f'| {model} | ' + ' | '.join(cells) + f' | {used} | '
                 f'{secs:.0f} |\n'
             )
-        deltas = []
-        for key, _ in exp.columns:
-            if ('baseline', key) in medians and ('pointrend', key) in medians:
-                d = medians[('pointrend', key)] - medians[('baseline', key)]
-                deltas.append(f'{d * _scale(key):+.1f}')
-            else:
-                deltas.append('n/a')
-        body += '| difference of medians | ' + ' | '.join(deltas) + ' | | |\n'
+        for kind, a, b in exp.comparisons:
+            cells = [
+                comparison(kind, runs, seeds, key, a, b)
+                for key, _ in exp.columns
+            ]
+            title = (
+                f'{a} - {b}, difference of medians'
+                if kind == 'difference'
+                else f'{a} as % of {b}, per seed'
+            )
+            body += f'| {title} | ' + ' | '.join(cells) + ' | | |\n'
         per_seed = ''
-        for (model, seed), r in sorted(runs.items()):
+        order = {m: i for i, m in enumerate(exp.model_names)}
+        for (model, seed), r in sorted(
+            runs.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])
+        ):
             vals = ', '.join(
                 f'{t} {v * _scale(k):.2f}'
                 for k, t in exp.columns
@@ -202,7 +342,13 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
     return '\n'.join(lines)
 
 
-def plot(results: list[dict], names: list[str], seeds: list[int], path):
+def plot(
+    results: list[dict],
+    names: list[str],
+    seeds: list[int],
+    path: str,
+    title: str,
+) -> None:
     """One panel per experiment: every seed's value and the median."""
     import matplotlib
 
@@ -215,13 +361,20 @@ def plot(results: list[dict], names: list[str], seeds: list[int], path):
     fig, axes = plt.subplots(
         1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False
     )
-    colors = {'baseline': '#7f7f7f', 'pointrend': '#d62728'}
+    colors = {
+        'baseline': '#7f7f7f',
+        'pointrend': '#d62728',
+        'implicit': '#1f77b4',
+        'pointsup': '#2ca02c',
+    }
     for ax, name in zip(axes[0], names, strict=True):
+        models = EXPERIMENTS[name].model_names
+        width = 0.6 / len(models)
         # the scores themselves; the derived difference has its own scale
         columns = [
             c for c in EXPERIMENTS[name].columns if c[0] != MASK_MINUS_BOX
         ]
-        for m, model in enumerate(MODELS):
+        for m, model in enumerate(models):
             for i, (key, _) in enumerate(columns):
                 vals = [
                     r['metrics'][key] * _scale(key)
@@ -233,14 +386,14 @@ def plot(results: list[dict], names: list[str], seeds: list[int], path):
                 ]
                 if not vals:
                     continue
-                x = i + (m - 0.5) * 0.3
+                x = i + (m - (len(models) - 1) / 2) * width
                 ax.scatter(
                     [x] * len(vals), vals, color=colors[model], s=18, zorder=3
                 )
                 ax.hlines(
                     statistics.median(vals),
-                    x - 0.12,
-                    x + 0.12,
+                    x - 0.4 * width,
+                    x + 0.4 * width,
                     color=colors[model],
                     lw=2.5,
                     label=model if i == 0 else None,
@@ -252,14 +405,16 @@ def plot(results: list[dict], names: list[str], seeds: list[int], path):
         ax.set_title(name)
         ax.grid(axis='y', alpha=0.3)
     axes[0][0].legend(loc='best', fontsize=8)
-    fig.suptitle('Baseline vs PointRend: each dot one seed, bar = median')
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def write_report(results, names, seeds, out, png, command, nproc) -> None:
+def write_report(
+    results, names, seeds, out, png, command, nproc, block='accuracy-study'
+) -> None:
     """Write the generated part of the report between its markers."""
     rel_png = osp.relpath(png, osp.dirname(osp.abspath(out)))
     body = (
@@ -271,7 +426,7 @@ def write_report(results, names, seeds, out, png, command, nproc) -> None:
         + summarize(results, names, seeds)
         + f'\n![accuracy study]({rel_png})\n'
     )
-    replace_block(out, 'accuracy-study', body)
+    replace_block(out, block, body)
 
 
 def current_results(results: list[dict], iters: int | None) -> list[dict]:
@@ -302,7 +457,11 @@ def report(
     command: str,
     nproc: int,
 ) -> None:
-    """Write the Markdown block and the plot for the current schedule.
+    """Write the Markdown blocks and plots for the current schedule.
+
+    Each report group (``GROUPS``) with an experiment in ``names`` gets its
+    own block in ``out`` and its own plot: ``png`` for the PointRend vs
+    baseline group, ``png`` with the group's suffix for the others.
 
     Args:
         results (list[dict]): Every stored run.
@@ -310,13 +469,19 @@ def report(
         seeds (list[int]): Seeds to report.
         iters (int, optional): See :func:`current_results`.
         out (str): Markdown file.
-        png (str): Plot file.
+        png (str): Plot file of the first group.
         command (str): The study's command line, quoted in the report.
         nproc (int): Training processes per run.
     """
     current = current_results(results, iters)
-    write_report(current, names, seeds, out, png, command, nproc)
-    plot(current, names, seeds, png)
+    for group, (block, suffix, title) in GROUPS.items():
+        members = [n for n in names if EXPERIMENTS[n].group == group]
+        if not members:
+            continue
+        stem, ext = osp.splitext(png)
+        path = stem + suffix + ext
+        write_report(current, members, seeds, out, path, command, nproc, block)
+        plot(current, members, seeds, path, title)
 
 
 def main() -> None:

@@ -39,7 +39,6 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 from tools.analysis.accuracy_report import (  # noqa: E402
     EXPERIMENTS,
-    MODELS,
     Experiment,
     report,
 )
@@ -62,6 +61,29 @@ def prepare_data(data: str, root: str) -> None:
     elif not osp.isfile(osp.join(root, 'annotations', 'instances_val.json')):
         print(f'writing DSB2018 to {root}', flush=True)
         convert_dsb2018(root)
+
+
+def prepare_point_annotations(root: str, num_points: int) -> None:
+    """Write the PointSup point file of ``root``'s training split.
+
+    ``annotations/instances_train_points_n<num_points>.json``: every object
+    of ``instances_train.json`` with ``num_points`` labelled points sampled
+    in its box (``tools/dataset_converters/coco_to_points.py``'s defaults,
+    seed included). Kept when it is there already.
+    """
+    from mmpointrend.data.point_annotations import sample_point_annotations
+
+    ann = osp.join(root, 'annotations')
+    dst = osp.join(ann, f'instances_train_points_n{num_points}.json')
+    if osp.isfile(dst):
+        return
+    print(f'writing {num_points} points per object to {dst}', flush=True)
+    with open(osp.join(ann, 'instances_train.json')) as f:
+        coco = json.load(f)
+    points = sample_point_annotations(coco, num_points=num_points)
+    with open(dst + '.tmp', 'w') as f:
+        json.dump(points, f)
+    os.replace(dst + '.tmp', dst)
 
 
 def run_options(exp: Experiment, data_root: str, seed: int, iters: int):
@@ -134,7 +156,7 @@ def narrow_band_metrics(
     if exp.task == 'instance':
         ann = osp.join(data_root, 'annotations', 'instances_val.json')
         options.append(f'test_evaluator.ann_file={ann}')
-    cmd = [sys.executable, 'tools/test.py', getattr(exp, model), checkpoint]
+    cmd = [sys.executable, 'tools/test.py', exp.config(model), checkpoint]
     cmd += ['--work-dir', out, '--cfg-options', *options]
     _run_logged(cmd, osp.join(out, 'stdout.log'))
     # tools/test.py dumps them to <work-dir>/<timestamp>/<timestamp>.json
@@ -156,7 +178,7 @@ def train_once(
     nproc: int,
 ) -> dict:
     """Train one config for one seed and return its validation metrics."""
-    config = getattr(exp, model)
+    config = exp.config(model)
     options = run_options(exp, data_root, seed, iters)
     if nproc > 1:
         cmd = ['bash', 'tools/dist_train.sh', config, str(nproc)]
@@ -229,13 +251,19 @@ def main() -> None:
 
     for data in sorted({EXPERIMENTS[n].data for n in args.experiments}):
         prepare_data(data, roots[data])
+    for name in args.experiments:
+        if EXPERIMENTS[name].point_annotations is not None:
+            prepare_point_annotations(
+                roots[EXPERIMENTS[name].data],
+                EXPERIMENTS[name].point_annotations,
+            )
 
     # seed-major order: an interrupted study still has complete pairs
     plan = [
         (seed, name, model)
         for seed in args.seeds
         for name in args.experiments
-        for model in MODELS
+        for model in EXPERIMENTS[name].model_names
     ]
     for i, (seed, name, model) in enumerate(plan, 1):
         exp = EXPERIMENTS[name]
