@@ -28,8 +28,17 @@ def test_two_iteration_study(tmp_path):
     out.parent.mkdir()
     out.write_text('# Accuracy\n\nHand-written text kept.\n')
     png = tmp_path / 'docs' / 'images' / 'study.png'
+    # one experiment of each kind: semantic pair, instance pair with the
+    # narrow band, and the three-model Implicit PointRend / PointSup study
+    # (the other two pairs run the same code with other configs)
+    experiments = [
+        'synthetic-semantic',
+        'dsb2018-instance',
+        'dsb2018-implicit',
+    ]
     args = [
         '--iters', '2', '--seeds', '0', '--nproc', '1',
+        '--experiments', *experiments,
         '--synthetic-root', str(synthetic), '--dsb-root', str(dsb),
         '--work-dir', str(work), '--out', str(out), '--plot', str(png),
     ]  # fmt: skip
@@ -37,44 +46,61 @@ def test_two_iteration_study(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     results = json.loads((work / 'results.json').read_text())
-    assert len(results) == 8  # 4 experiments x (baseline, PointRend)
+    assert len(results) == 7  # 2 pairs + 3 models
     by_run = {(r['experiment'], r['model']): r['metrics'] for r in results}
-    for name in ('synthetic', 'dsb2018'):
-        for model in ('baseline', 'pointrend'):
-            sem = by_run[(f'{name}-semantic', model)]
-            assert 0 <= sem['mIoU'] <= 100 and 0 <= sem['mBIoU'] <= 100
-            ins = by_run[(f'{name}-instance', model)]
-            assert {'coco/segm_mAP', 'coco/boundary_mAP'} <= set(ins)
-    # DSB2018 is scored a second time with a narrow band (small nuclei)
     for model in ('baseline', 'pointrend'):
-        assert 0 <= by_run[('dsb2018-semantic', model)]['mBIoU@narrow'] <= 100
-        assert (
-            'coco/boundary_mAP@narrow' in by_run[('dsb2018-instance', model)]
-        )
-        assert 'mBIoU@narrow' not in by_run[('synthetic-semantic', model)]
+        sem = by_run[('synthetic-semantic', model)]
+        assert 0 <= sem['mIoU'] <= 100 and 0 <= sem['mBIoU'] <= 100
+        assert 'mBIoU@narrow' not in sem
+    # DSB2018 is scored a second time with a narrow band (small nuclei)
+    for exp, model in [
+        ('dsb2018-instance', 'baseline'),
+        ('dsb2018-instance', 'pointrend'),
+        ('dsb2018-implicit', 'pointrend'),
+        ('dsb2018-implicit', 'implicit'),
+        ('dsb2018-implicit', 'pointsup'),
+    ]:
+        ins = by_run[(exp, model)]
+        assert {
+            'coco/segm_mAP',
+            'coco/boundary_mAP',
+            'coco/boundary_mAP@narrow',
+        } <= set(ins)
     assert all(r['iters'] == 2 for r in results)
+    # PointSup trained from the point file the study made from the masks
+    points = json.loads(
+        (dsb / 'annotations' / 'instances_train_points_n10.json').read_text()
+    )
+    assert all(len(a['point_labels']) == 10 for a in points['annotations'])
+    pointsup_log = (
+        work / 'dsb2018-implicit' / 'pointsup_seed0_2' / 'stdout.log'
+    ).read_text()
+    assert 'instances_train_points_n10.json' in pointsup_log
 
     report = out.read_text()
     assert report.startswith('# Accuracy\n\nHand-written text kept.')
-    for name in (
-        'synthetic-semantic',
-        'synthetic-instance',
-        'dsb2018-semantic',
-        'dsb2018-instance',
-    ):
-        assert f'### {name}' in report
-    assert report.count('| difference of medians |') == 4
+    for name in experiments:
+        assert report.count(f'### {name}') == 1
+    # the pairs in one block with one plot, the Implicit study in its own
+    assert report.count('<!-- BENCHMARK accuracy-study -->') == 1
+    assert report.count('<!-- BENCHMARK accuracy-study-implicit -->') == 1
+    implicit = report.split('<!-- BENCHMARK accuracy-study-implicit -->')[1]
+    assert '### dsb2018-implicit' in implicit
+    assert '### synthetic-semantic' not in implicit
+    assert report.count('| pointrend - baseline, difference of medians |') == 2
+    assert '| implicit - pointrend, difference of medians |' in implicit
+    assert '| pointsup as % of implicit, per seed |' in implicit
     assert 'Machine:' in report and 'Seeds: 0' in report
-    # a narrow-band column in both DSB2018 tables, in no other table
-    assert '| mBIoU (d = 0.5% diag.) |' in report
-    assert '| Boundary AP (d = 0.5% diag.) |' in report
+    # a narrow-band column in the DSB2018 tables only
+    assert report.count('| Boundary AP (d = 0.5% diag.) |') == 2
     assert report.count('diag.) |') == 2
-    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    for path in (png, png.with_name('study_implicit.png')):
+        assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
     # a second start reuses every finished run instead of training again
     again = run_tool('tools/analysis/accuracy_study.py', *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count(': done') == 8
+    assert again.stdout.count(': done') == 7
     assert ', 2 iters' not in again.stdout
 
     # the report re-renders from results.json alone, without training
@@ -82,8 +108,54 @@ def test_two_iteration_study(tmp_path):
     rendered = run_tool(
         'tools/analysis/accuracy_report.py', work / 'results.json',
         '--iters', '2', '--seeds', '0', '--nproc', '1',
-        '--out', out2, '--plot', png2,
+        '--experiments', *experiments, '--out', out2, '--plot', png2,
     )  # fmt: skip
     assert rendered.returncode == 0, rendered.stderr[-3000:]
-    assert out2.read_text().count('| difference of medians |') == 4
+    assert out2.read_text().count('difference of medians |') == 3
     assert png2.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def _run(model: str, seed: int, **metrics: float) -> dict:
+    return {'model': model, 'seed': seed, 'metrics': metrics}
+
+
+def test_comparison_rows_by_hand():
+    """Differences of medians and paired per-seed percentages."""
+    from tools.analysis.accuracy_report import MASK_MINUS_BOX, comparison
+
+    key = 'coco/segm_mAP'
+    runs = {
+        (m, s): _run(m, s, **{key: v, 'coco/bbox_mAP': 0.5})
+        for m, s, v in [
+            ('implicit', 0, 0.40),
+            ('implicit', 1, 0.50),
+            ('implicit', 2, 0.20),
+            ('pointsup', 0, 0.38),
+            ('pointsup', 1, 0.45),
+            # seed 2 missing for pointsup: no pair, left out of the percent
+        ]
+    }
+    seeds = [0, 1, 2]
+    # medians 0.415 and 0.40 -> +1.5 AP points (COCO fractions x 100)
+    assert (
+        comparison('difference', runs, seeds, key, 'pointsup', 'implicit')
+        == '+1.5'
+    )
+    # per seed 95% and 90%: median 92.5 [90.0, 95.0]
+    assert (
+        comparison('percent', runs, seeds, key, 'pointsup', 'implicit')
+        == '92.5 [90.0, 95.0]%'
+    )
+    # a percentage of a difference means nothing; absent models give n/a
+    assert (
+        comparison(
+            'percent', runs, seeds, MASK_MINUS_BOX, 'pointsup', 'implicit'
+        )
+        == 'n/a'
+    )
+    assert (
+        comparison('difference', runs, seeds, key, 'pointrend', 'implicit')
+        == 'n/a'
+    )
+    with pytest.raises(ValueError, match='unknown comparison'):
+        comparison('ratio', runs, seeds, key, 'pointsup', 'implicit')
