@@ -1,14 +1,19 @@
-"""PointRend vs its baseline, several seeds, trained and evaluated here.
+"""PointRend vs its baseline, and vs Implicit PointRend and PointSup.
 
-Four experiments, each a pair of configs that differ only in the mask /
-segmentation head (same backbone, data, schedule and seed):
+Six experiments, each a set of configs that differ only in the mask /
+segmentation head or its supervision (same backbone, data, schedule and
+seed):
 
 * ``synthetic-semantic``: SemanticFPN coarse head upsampled bilinearly vs
   the same + PointRend point head, on the synthetic dataset (mIoU, mBIoU);
 * ``synthetic-instance``: Mask R-CNN with the 4x conv 28x28 mask head vs
   the PointRend mask branch (mask AP, Boundary AP, box AP);
 * ``dsb2018-semantic`` / ``dsb2018-instance``: the same pairs on the DSB2018
-  nuclei image bundled with stardist (one image, spatial split).
+  nuclei image bundled with stardist (one image, spatial split);
+* ``synthetic-implicit`` / ``dsb2018-implicit``: the PointRend mask branch
+  vs Implicit PointRend vs PointSup (Implicit PointRend trained from boxes
+  + 10 labelled points per object, sampled from the masks by the study with
+  ``coco_to_points.py``'s seed), reported in a block and plot of their own.
 
 Every run trains with ``tools/dist_train.sh`` (or ``tools/train.py`` for
 ``--nproc 1``) and validates once at the end; the metrics are read from the
