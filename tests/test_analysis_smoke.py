@@ -135,3 +135,34 @@ def test_implicit_cost_runs(tmp_path):
     text = out.read_text()
     assert '| Implicit PointRend | 304.7 M | 1162 MiB | 283,472 |' in text
     assert '| Implicit PointRend, class-agnostic | 283.9 M |' in text
+
+
+def _recording_call(name: str, log: str):
+    """A measured call that appends ``name`` to ``log`` (order check)."""
+
+    def run():
+        with open(log, 'a') as f:
+            f.write(name)
+
+    return run
+
+
+@pytest.mark.parametrize('same_process', [True, False])
+def test_interleaved_calls_alternate(tmp_path, monkeypatch, same_process):
+    """Warm-ups one by one, then A B, B A, A B: slow periods hit both."""
+    from tools.analysis.common import measure_interleaved
+
+    if not same_process:  # the real path: one spawned process per variant
+        monkeypatch.delenv('MMPOINTREND_BENCH_SAME_PROCESS')
+    log = tmp_path / 'calls.txt'
+    found = measure_interleaved(
+        _recording_call,
+        {'ref': ('R', str(log)), 'ours': ('O', str(log))},
+        repeats=3,
+        device='cpu',
+    )
+    assert log.read_text() == 'RO' + 'RO' + 'OR' + 'RO'
+    for name in ('ref', 'ours'):
+        assert len(found[name]['times']) == 3
+        assert found[name]['median'] == sorted(found[name]['times'])[1]
+        assert found[name]['peak_mib'] >= 0

@@ -1,6 +1,6 @@
 """Semantic PointRend benchmarks against mmseg 1.2.2, measured in one run.
 
-Cases (each implementation in a fresh process, identical weights and inputs):
+Cases (identical weights and inputs):
 
 (a) point-head inference at 1024x2048, 19 classes: mmseg ``PointHead`` vs
     :class:`PointRendSemSegHead` (same converted weights, N=8192, 2 steps);
@@ -9,7 +9,10 @@ Cases (each implementation in a fresh process, identical weights and inputs):
 (c) one training iteration (forward + backward + SGD step) of SemanticFPN +
     PointRend R50 at 512x1024, batch 2: mmseg's segmentor vs ours.
 
-Timings are medians over ``--repeats`` runs after one warm-up; memory is the
+Each run builds the reference and ours in two fresh processes, warms each
+up once, then calls them in turn (reference, ours, ours, reference, ...),
+``--repeats`` calls each, so that a slow period of a shared machine falls
+on both. Timings are medians of those calls; memory is the
 peak resident-set growth of the worker process during the measured calls
 (CPU), or ``torch.cuda.max_memory_allocated`` (GPU). Results go to
 ``docs/benchmarks.md`` (the table between the BENCHMARK markers).
@@ -29,9 +32,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 from tools.analysis.common import (  # noqa: E402
     machine,
-    measure_calls,
+    measure_interleaved,
     replace_block,
-    run_in_process,
     spread,
     verdict,
 )
@@ -74,9 +76,8 @@ def _paired_models(device: str):
     return ref, ours
 
 
-def _worker(
-    case: str, impl: str, repeats: int, device: str, small: bool, queue
-) -> None:
+def _setup(case: str, impl: str, device: str, small: bool):
+    """Build one (case, implementation) and return its measured call."""
     import torch
 
     # --small: a quarter of each side, for a quick check that it runs.
@@ -146,15 +147,25 @@ def _worker(
 
     else:
         raise ValueError(case)
-
-    queue.put(measure_calls(run, repeats, device))
+    return run
 
 
 def measure(
-    case: str, impl: str, repeats: int, device: str, small: bool = False
-) -> dict:
-    """Run one (case, implementation) pair in a fresh process."""
-    return run_in_process(_worker, case, impl, repeats, device, small)
+    case: str, repeats: int, device: str, small: bool = False
+) -> tuple[dict, dict]:
+    """The reference and ours, each in a fresh process, calls alternating.
+
+    Returns:
+        tuple[dict, dict]: Reference and ours, as
+        :func:`~tools.analysis.common.measure_interleaved` gives them.
+    """
+    found = measure_interleaved(
+        _setup,
+        {impl: (case, impl, device, small) for impl in ('mmseg', 'ours')},
+        repeats,
+        device,
+    )
+    return found['mmseg'], found['ours']
 
 
 CASES = {
@@ -203,9 +214,8 @@ def main() -> None:
         print(f'[{case}] {title}', flush=True)
         met, rows = [], []
         for run in range(1, args.runs + 1):
-            ref = measure(case, 'mmseg', args.repeats, args.device, args.small)
+            ref, ours = measure(case, args.repeats, args.device, args.small)
             print(f'    run {run} reference: {_fmt(ref)}', flush=True)
-            ours = measure(case, 'ours', args.repeats, args.device, args.small)
             print(f'    run {run} ours:      {_fmt(ours)}', flush=True)
             speed = ref['median'] / ours['median']
             mem = (
@@ -226,7 +236,9 @@ def main() -> None:
         table = (
             f'Machine: {machine()}; device {args.device}; {args.runs} '
             f'consecutive runs of {args.repeats} calls after 1 warm-up, '
-            'each implementation in a fresh process; command: `python '
+            'each implementation in a fresh process, their calls '
+            'alternating (reference, ours, ours, reference, ...); '
+            'command: `python '
             f'tools/analysis/benchmark_semantic.py --cases {case} --repeats '
             f'{args.repeats} --runs {args.runs} --device {args.device}`.\n\n'
             f'({case}) {title}; reference: {ref_name}.\n\n'

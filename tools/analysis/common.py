@@ -169,6 +169,129 @@ def run_in_process(target, *args) -> dict:
     return result
 
 
+class _Timed:
+    """One implementation's ``run`` with timing and memory bookkeeping."""
+
+    def __init__(self, run: Callable[[], object], device: str) -> None:
+        import torch
+
+        self.run, self.device, self.torch = run, device, torch
+        self.base_rss = _rss_mib()
+        if device == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+            self.base_cuda = torch.cuda.memory_allocated()
+        out = run()  # warm-up, not timed
+        self._sync()
+        del out
+
+    def _sync(self) -> None:
+        if self.device == 'cuda':
+            self.torch.cuda.synchronize()
+
+    def call(self) -> float:
+        start = time.perf_counter()
+        out = self.run()
+        self._sync()
+        seconds = time.perf_counter() - start
+        del out
+        return seconds
+
+    def peak_mib(self) -> float:
+        if self.device == 'cuda':
+            used = self.torch.cuda.max_memory_allocated() - self.base_cuda
+            return used / 2**20
+        return max(_peak_rss_mib() - self.base_rss, 0.0)
+
+
+def _interleaved_worker(setup, args: tuple, device: str, conn) -> None:
+    """Build ``setup(*args)``, warm up, then time one call per request."""
+    timed = _Timed(setup(*args), device)
+    conn.send('ready')
+    while conn.recv() == 'call':
+        conn.send(timed.call())
+    conn.send(timed.peak_mib())
+    conn.close()
+
+
+def measure_interleaved(
+    setup: Callable[..., Callable[[], object]],
+    variants: dict[str, tuple],
+    repeats: int,
+    device: str,
+) -> dict[str, dict]:
+    """Time implementations call by call, alternating, each in its process.
+
+    Every variant gets a fresh spawned process that builds its ``run``
+    callable with ``setup(*args)`` and warms up once; then the variants are
+    called in turn, one call each per round, the order reversed every round
+    (A B, B A, A B, ...). A slow period of a shared machine then falls on
+    all of them instead of on whichever ran at the time, so the ratio of
+    medians measures the implementations, not the machine's mood. With
+    ``MMPOINTREND_BENCH_SAME_PROCESS=1`` the variants are built in this
+    process (as :func:`run_in_process`; memory figures meaningless).
+
+    Args:
+        setup (Callable): Module-level function (picklable) returning the
+            measured call.
+        variants (dict[str, tuple]): Name -> ``setup``'s arguments.
+        repeats (int): Timed calls per variant.
+        device (str): ``cpu`` or ``cuda`` (synchronised around each call).
+
+    Returns:
+        dict[str, dict]: Per variant, ``median`` and ``times`` in seconds
+        and ``peak_mib`` as in :func:`measure_calls`.
+    """
+    names = list(variants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    if os.environ.get('MMPOINTREND_BENCH_SAME_PROCESS') == '1':
+        local = {n: _Timed(setup(*variants[n]), device) for n in names}
+        for r in range(repeats):
+            for name in names if r % 2 == 0 else names[::-1]:
+                times[name].append(local[name].call())
+        peaks = {n: local[n].peak_mib() for n in names}
+    else:
+        ctx = mp.get_context('spawn')
+        procs, conns = {}, {}
+        try:
+            for name in names:
+                parent, child = ctx.Pipe()
+                procs[name] = ctx.Process(
+                    target=_interleaved_worker,
+                    args=(setup, variants[name], device, child),
+                )
+                procs[name].start()
+                conns[name] = parent
+                # one build at a time: builds do not slow each other
+                if conns[name].recv() != 'ready':
+                    raise RuntimeError(f'benchmark worker {name} failed')
+            for r in range(repeats):
+                for name in names if r % 2 == 0 else names[::-1]:
+                    conns[name].send('call')
+                    times[name].append(conns[name].recv())
+            peaks = {}
+            for name in names:
+                conns[name].send('stop')
+                peaks[name] = conns[name].recv()
+        except EOFError as err:
+            raise RuntimeError(
+                f'a benchmark worker of {setup.__name__} died; its '
+                'traceback is printed above'
+            ) from err
+        finally:
+            for proc in procs.values():
+                proc.join(timeout=60)
+                if proc.is_alive():
+                    proc.kill()
+    return {
+        name: dict(
+            median=statistics.median(times[name]),
+            times=times[name],
+            peak_mib=peaks[name],
+        )
+        for name in names
+    }
+
+
 def schedule_options(iters: int, poly: bool) -> list[str]:
     """``--cfg-options`` that shorten or lengthen a small CPU recipe.
 
