@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from mmpointrend.models.utils import (
     UncertaintyPointSampler,
+    blocked_topk,
     cell_centers,
     image_points_to_map,
     neg_abs_logit,
@@ -18,6 +19,7 @@ from mmpointrend.models.utils import (
     sample_roi_points,
     semantic_uncertainty,
     top2_logit_gap,
+    topk_cells,
 )
 
 
@@ -238,6 +240,42 @@ def test_top2_gap_equals_topk_including_ties(num_classes):
     points = torch.randn(3, num_classes, 50)
     top2 = points.topk(2, dim=1).values
     assert torch.equal(top2_logit_gap(points), top2[:, 1] - top2[:, 0])
+
+
+@pytest.mark.parametrize(
+    'rows, n, k',
+    [
+        (1, 2**16, 512),  # groups of 16
+        (5, 56 * 56, 98),  # 3136 = 16 * 196: groups of 8 (>= 4 per point)
+        (2, 37 * 53, 40),  # odd n: a plain topk
+        (3, 64, 16),  # n / k too small: a plain topk
+        (2, 100, 100),  # every cell
+    ],
+)
+@pytest.mark.parametrize('ties', [False, True])
+def test_blocked_topk_selects_the_topk_values(rows, n, k, ties):
+    """The same values as a dense topk; with ties, any of the tied cells."""
+    gen = torch.Generator().manual_seed(n + k)
+    if ties:  # 5 distinct values: the k-th value ties with many cells
+        scores = torch.randint(0, 5, (rows, n), generator=gen).float()
+    else:
+        scores = torch.randn(rows, n, generator=gen)
+    got = blocked_topk(scores, k)
+    assert got.shape == (rows, k)
+    assert (got.sort(dim=1).values.diff(dim=1) > 0).all()  # distinct cells
+    want = scores.topk(k, dim=1).values.sort(dim=1).values
+    assert torch.equal(scores.gather(1, got).sort(dim=1).values, want)
+    if not ties:  # distinct scores: the set itself is defined
+        dense = scores.topk(k, dim=1).indices.sort(dim=1).values
+        assert torch.equal(got.sort(dim=1).values, dense)
+
+
+def test_topk_cells_ascending_and_clipped():
+    scores = torch.randn(2, 4096)
+    idx = topk_cells(scores, 100)
+    assert (idx.diff(dim=1) > 0).all()
+    assert torch.equal(idx, scores.topk(100, dim=1).indices.sort(1).values)
+    assert topk_cells(scores[:, :50], 100).shape == (2, 50)
 
 
 def test_mask_targets_equal_grid_sample_of_float_masks():

@@ -21,6 +21,7 @@ from .point_features import (
 from .point_mlp import PointMLP
 from .point_selection import (
     UncertaintyPointSampler,
+    blocked_topk,
     neg_abs_logit,
     semantic_uncertainty,
     top2_logit_gap,
@@ -50,5 +51,6 @@ __all__ = [
     'sample_roi_points',
     'semantic_uncertainty',
     'top2_logit_gap',
+    'blocked_topk',
     'topk_cells',
 ]
