@@ -10,7 +10,10 @@ from conftest import run_tool
 from pycocotools import mask as mask_utils
 
 from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.data.point_annotations import sample_point_annotations
+from mmpointrend.data.point_annotations import (
+    sample_point_annotations,
+    summarize_point_annotations,
+)
 
 
 @pytest.fixture(scope='module')
@@ -110,7 +113,29 @@ def test_converter_cli_writes_and_refuses_to_overwrite(coco, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     written = json.loads(dst.read_text())
     assert written == sample_point_annotations(data, 4, seed=7)
+    stats = summarize_point_annotations(written)
+    assert f'{stats["positive"]:.1%} of the points are on their object' in (
+        proc.stdout
+    )
     before = dst.read_bytes()
     proc = run_tool('tools/dataset_converters/coco_to_points.py', src, dst)
     assert proc.returncode != 0 and '--force' in proc.stderr
     assert dst.read_bytes() == before
+
+
+def test_summary_by_hand():
+    coco = {
+        'annotations': [
+            # fills half its box; 3 of 4 labelled points on it
+            dict(area=50.0, bbox=[0, 0, 10, 10], point_labels=[1, 1, 0, 1]),
+            # none of its points on it; one point unlabelled (-1)
+            dict(area=10.0, bbox=[0, 0, 10, 10], point_labels=[0, -1, 0, 0]),
+            dict(area=5.0, bbox=[0, 0, 2, 5], iscrowd=1),  # no points
+        ]
+    }
+    stats = summarize_point_annotations(coco)
+    assert stats['objects'] == 2
+    assert stats['positive'] == pytest.approx(3 / 7)
+    assert stats['no_positive'] == 0.5
+    assert stats['median_fill'] == pytest.approx(0.3)
+    assert summarize_point_annotations({'annotations': []})['objects'] == 0

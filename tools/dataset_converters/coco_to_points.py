@@ -17,7 +17,10 @@ import argparse
 import json
 import os.path as osp
 
-from mmpointrend.data.point_annotations import sample_point_annotations
+from mmpointrend.data.point_annotations import (
+    sample_point_annotations,
+    summarize_point_annotations,
+)
 from mmpointrend.utils.ckpt_io import write_atomically
 
 
@@ -42,9 +45,13 @@ def main() -> None:
     points = sample_point_annotations(coco, args.num_points, args.seed)
     text = json.dumps(points).encode()
     write_atomically(args.dst, lambda f: f.write(text))
-    objects = sum('point_coords' in a for a in points['annotations'])
+    stats = summarize_point_annotations(points)
     print(
-        f'{objects} objects x {args.num_points} points -> {args.dst}',
+        f'{stats["objects"]} objects x {args.num_points} points -> '
+        f'{args.dst}\n'
+        f'{stats["positive"]:.1%} of the points are on their object; '
+        f'{stats["no_positive"]:.1%} of the objects have none on them '
+        f'(median mask / box area {stats["median_fill"]:.2f})',
         flush=True,
     )
 
