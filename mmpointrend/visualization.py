@@ -105,7 +105,16 @@ def _draw_points(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def _caption(canvas: np.ndarray, text: str) -> np.ndarray:
+def caption(canvas: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner of a BGR picture (in place).
+
+    Args:
+        canvas (np.ndarray): (H, W, 3) uint8 picture.
+        text (str): Caption, white with a black outline.
+
+    Returns:
+        np.ndarray: ``canvas``.
+    """
     cv2.putText(
         canvas, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3
     )
@@ -185,7 +194,7 @@ def draw_semantic(
         text = f'{name}: {h}x{w}'
         if idx is not None:
             text += f', {idx.shape[1]} points'
-        panel = _caption(panel, text)
+        panel = caption(panel, text)
         path = osp.join(out_dir, f'semantic_{i}_{name.replace(" ", "")}.png')
         cv2.imwrite(path, panel)
         files.append(path)
@@ -240,7 +249,9 @@ def draw_instance(
         image (np.ndarray): (H, W, 3) BGR network input.
         boxes (Tensor): (n, 4) boxes in input pixels.
         labels (Tensor): (n,) classes.
-        coarse (Tensor, optional): (n, K, 7, 7) coarse logits.
+        coarse (Tensor, optional): (n, K, 7, 7) coarse logits. Implicit
+            PointRend has no coarse mask (its first step renders the 28x28
+            grid): its (n, num_params) parameters draw no coarse panel.
         steps (list): Recorded ``(logits (n, 1, M, M), idx)`` steps.
         out_dir (str): Output folder.
         size (int): Panel side. Defaults to 224.
@@ -250,10 +261,12 @@ def draw_instance(
     """
     os.makedirs(out_dir, exist_ok=True)
     files = []
+    if coarse is not None and coarse.dim() != 4:
+        coarse = None  # predicted MLP parameters, not a mask
     channels = (
         class_channel(labels, coarse.shape[1]).tolist()
         if coarse is not None
-        else []
+        else [None] * len(labels)
     )
     for r, (box, label) in enumerate(zip(boxes.tolist(), labels.tolist())):
         channel = channels[r]
@@ -265,8 +278,12 @@ def draw_instance(
             max(-y0, 0) : max(-y0, 0) + src.shape[0],
             max(-x0, 0) : max(-x0, 0) + src.shape[1],
         ] = src
-        panels = [_caption(cv2.resize(crop, (size, size)), f'class {label}')]
-        maps = [('coarse', coarse[r : r + 1, channel : channel + 1], None)]
+        panels = [caption(cv2.resize(crop, (size, size)), f'class {label}')]
+        maps = (
+            [('coarse', coarse[r : r + 1, channel : channel + 1], None)]
+            if coarse is not None
+            else []
+        )
         maps += [
             (f'step {i + 1}', logits[r : r + 1], idx)
             for i, (logits, idx) in enumerate(steps)
@@ -281,7 +298,7 @@ def draw_instance(
             if idx is not None:
                 pts = cell_centers(idx[r], m, m).cpu().numpy()
                 panel = _draw_points(panel, pts)
-            panels.append(_caption(panel, f'{name} {m}x{m}'))
+            panels.append(caption(panel, f'{name} {m}x{m}'))
         path = osp.join(out_dir, f'instance_{r}.png')
         cv2.imwrite(path, np.concatenate(panels, axis=1))
         files.append(path)

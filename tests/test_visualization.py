@@ -19,6 +19,11 @@ INS = osp.join(
     ROOT,
     'configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
 )
+IMPLICIT = osp.join(
+    ROOT,
+    'configs/synthetic/'
+    'implicit-pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+)
 TOOL = 'tools/visualization/show_subdivision.py'
 
 pytestmark = pytest.mark.slow
@@ -43,8 +48,10 @@ def test_semantic_steps_and_comparison(image, tmp_path):
     ckpt = _checkpoint(SEM, tmp_path / 'sem.pth')
     out = tmp_path / 'out'
     proc = run_tool(
-        TOOL, SEM, ckpt, image, '--out', out, '--compare', SEM, ckpt
-    )
+        TOOL, SEM, ckpt, image, '--out', out,
+        '--compare', SEM, ckpt, '--compare', SEM, ckpt,
+        '--captions', 'baseline', 'other', 'pointrend',
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Coarse (stride 4 of 256 = 64x64), then 128x128 and 256x256.
     names = sorted(p.name for p in out.iterdir())
@@ -56,16 +63,28 @@ def test_semantic_steps_and_comparison(image, tmp_path):
         'semantic_subdivision.png',
     ]
     assert cv2.imread(str(out / 'semantic_2_step2.png')).shape == (256, 256, 3)
-    assert cv2.imread(str(out / 'comparison.png')).shape == (256, 512, 3)
+    # three captioned panels: the two compared models, then this one
+    assert cv2.imread(str(out / 'comparison.png')).shape == (256, 768, 3)
+    # one caption per panel, checked before any model is loaded
+    bad = run_tool(
+        TOOL, SEM, ckpt, image, '--out', tmp_path / 'bad',
+        '--compare', SEM, ckpt, '--captions', 'only-one',
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert '--captions needs 2 names' in bad.stderr
+    assert not (tmp_path / 'bad').exists()
 
 
-def test_instance_rows_per_detection(image, tmp_path):
-    ckpt = _checkpoint(INS, tmp_path / 'ins.pth')
+# PointRend: crop + coarse 7x7 + 28 (dense) + 56 + 112 + 224 = 6 panels;
+# Implicit PointRend has no coarse mask: crop + 28 + 56 + 112 + 224
+@pytest.mark.parametrize('config, panels', [(INS, 6), (IMPLICIT, 5)])
+def test_instance_rows_per_detection(image, tmp_path, config, panels):
+    ckpt = _checkpoint(config, tmp_path / 'ins.pth')
     out = tmp_path / 'out'
     # Random weights score low: keep every detection so that there are some.
     proc = run_tool(
         TOOL,
-        INS,
+        config,
         ckpt,
         image,
         '--out',
@@ -79,8 +98,7 @@ def test_instance_rows_per_detection(image, tmp_path):
     rows = sorted(out.glob('instance_*.png'))
     assert len(rows) == 2
     for row in rows:
-        # crop + coarse 7x7 + 28 (dense) + 56 + 112 + 224 = 6 panels of 224
-        assert cv2.imread(str(row)).shape == (224, 6 * 224, 3)
+        assert cv2.imread(str(row)).shape == (224, panels * 224, 3)
 
 
 def test_missing_image_is_a_clear_error(tmp_path):

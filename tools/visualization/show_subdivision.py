@@ -4,8 +4,10 @@ Semantic models: the coarse prediction and the label map after every step,
 with the points re-predicted at that step (``semantic_*.png`` and a strip).
 Instance models: per detection, the box crop, coarse 7x7 probabilities and
 every step to 224x224 with its points (``instance_*.png``).
-``--compare CONFIG CHECKPOINT`` adds ``comparison.png``: that model's
-prediction (e.g. the baseline) next to this one's.
+``--compare CONFIG CHECKPOINT`` (once or several times) adds
+``comparison.png``: those models' predictions (e.g. the baseline) next to
+this one's, each captioned (``--captions`` names them, compared models
+first; by default the config names).
 
 Example:
     python tools/visualization/show_subdivision.py CONFIG CHECKPOINT \
@@ -42,11 +44,28 @@ def main() -> None:
     parser.add_argument(
         '--compare',
         nargs=2,
+        action='append',
         metavar=('CONFIG', 'CHECKPOINT'),
-        help='a second model (e.g. the baseline) to show side by side',
+        help='another model (e.g. the baseline) to show side by side; '
+        'repeat for several',
+    )
+    parser.add_argument(
+        '--captions',
+        nargs='+',
+        help='panel captions of comparison.png: the --compare models in '
+        'order, then this one',
     )
     add_trust_argument(parser)
     args = parser.parse_args()
+    configs = [c for c, _ in args.compare or []] + [args.config]
+    captions = args.captions or [
+        osp.splitext(osp.basename(c))[0] for c in configs
+    ]
+    if args.compare and len(captions) != len(configs):
+        parser.error(
+            f'--captions needs {len(configs)} names (the --compare models, '
+            f'then this one), got {len(captions)}'
+        )
     model, cfg = vis.load_model(
         args.config, args.checkpoint, args.device, args.cfg_options
     )
@@ -63,12 +82,16 @@ def main() -> None:
         coarse, steps = vis.semantic_steps(model, inputs)
         files = vis.draw_semantic(picture, coarse, steps, args.out)
     if args.compare:
-        other, other_cfg = vis.load_model(*args.compare, args.device)
-        left = vis.predict_overlay(other, other_cfg, args.image)
-        right = vis.predict_overlay(model, cfg, args.image)
+        panels = []
+        for config, checkpoint in args.compare:
+            other, other_cfg = vis.load_model(config, checkpoint, args.device)
+            panels.append(vis.predict_overlay(other, other_cfg, args.image))
+            del other
+        panels.append(vis.predict_overlay(model, cfg, args.image))
+        panels = [vis.caption(p, c) for p, c in zip(panels, captions)]
         path = osp.join(args.out, 'comparison.png')
         os.makedirs(args.out, exist_ok=True)
-        cv2.imwrite(path, np.concatenate([left, right], axis=1))
+        cv2.imwrite(path, np.concatenate(panels, axis=1))
         files.append(path)
     for f in files:
         print(f)
