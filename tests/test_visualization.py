@@ -65,6 +65,14 @@ def test_semantic_steps_and_comparison(image, tmp_path):
     assert cv2.imread(str(out / 'semantic_2_step2.png')).shape == (256, 256, 3)
     # three captioned panels: the two compared models, then this one
     assert cv2.imread(str(out / 'comparison.png')).shape == (256, 768, 3)
+    # --crop keeps the same box of every panel
+    cropped = run_tool(
+        TOOL, SEM, ckpt, image, '--out', tmp_path / 'crop',
+        '--compare', SEM, ckpt, '--crop', '10', '20', '110', '70',
+    )  # fmt: skip
+    assert cropped.returncode == 0, cropped.stderr[-3000:]
+    comparison = cv2.imread(str(tmp_path / 'crop' / 'comparison.png'))
+    assert comparison.shape == (50, 200, 3)
     # one caption per panel, checked before any model is loaded
     bad = run_tool(
         TOOL, SEM, ckpt, image, '--out', tmp_path / 'bad',

@@ -55,6 +55,13 @@ def main() -> None:
         help='panel captions of comparison.png: the --compare models in '
         'order, then this one',
     )
+    parser.add_argument(
+        '--crop',
+        nargs=4,
+        type=int,
+        metavar=('X0', 'Y0', 'X1', 'Y1'),
+        help='show only this box (image pixels) of each comparison panel',
+    )
     add_trust_argument(parser)
     args = parser.parse_args()
     configs = [c for c, _ in args.compare or []] + [args.config]
@@ -88,6 +95,15 @@ def main() -> None:
             panels.append(vis.predict_overlay(other, other_cfg, args.image))
             del other
         panels.append(vis.predict_overlay(model, cfg, args.image))
+        if args.crop:
+            x0, y0, x1, y1 = args.crop
+            height, width = panels[0].shape[:2]
+            panels = [p[y0:y1, x0:x1].copy() for p in panels]
+            if panels[0].size == 0:
+                parser.error(
+                    f'--crop {x0} {y0} {x1} {y1} leaves nothing of the '
+                    f'{width}x{height} image'
+                )
         panels = [vis.caption(p, c) for p, c in zip(panels, captions)]
         path = osp.join(args.out, 'comparison.png')
         os.makedirs(args.out, exist_ok=True)
