@@ -456,7 +456,7 @@ def report(
     png: str,
     command: str,
     nproc: int,
-) -> None:
+) -> list[str]:
     """Write the Markdown blocks and plots for the current schedule.
 
     Each report group (``GROUPS``) with an experiment in ``names`` gets its
@@ -472,8 +472,12 @@ def report(
         png (str): Plot file of the first group.
         command (str): The study's command line, quoted in the report.
         nproc (int): Training processes per run.
+
+    Returns:
+        list[str]: The plots written.
     """
     current = current_results(results, iters)
+    plots = []
     for group, (block, suffix, title) in GROUPS.items():
         members = [n for n in names if EXPERIMENTS[n].group == group]
         if not members:
@@ -482,6 +486,8 @@ def report(
         path = stem + suffix + ext
         write_report(current, members, seeds, out, path, command, nproc, block)
         plot(current, members, seeds, path, title)
+        plots.append(path)
+    return plots
 
 
 def main() -> None:
@@ -509,7 +515,7 @@ def main() -> None:
             ('nproc', args.nproc),
         )
     )
-    report(
+    plots = report(
         results,
         args.experiments,
         args.seeds,
@@ -519,7 +525,7 @@ def main() -> None:
         command,
         args.nproc,
     )
-    print(f'wrote {args.out} and {args.plot}')
+    print(f'wrote {args.out} and {", ".join(plots)}')
 
 
 if __name__ == '__main__':

@@ -248,8 +248,8 @@ def main() -> None:
         ['python tools/analysis/accuracy_study.py', *sys.argv[1:]]
     )
 
-    def render(results: list[dict]) -> None:
-        report(
+    def render(results: list[dict]) -> list[str]:
+        return report(
             results, args.experiments, args.seeds, args.iters, out, png,
             command, args.nproc,
         )  # fmt: skip
@@ -304,8 +304,8 @@ def main() -> None:
             json.dump(results, f, indent=1)
         os.replace(tmp, store)
         render(results)
-    render(results)
-    print(f'wrote {out} and {png}')
+    plots = render(results)
+    print(f'wrote {out} and {", ".join(plots)}')
 
 
 if __name__ == '__main__':
