@@ -4,21 +4,13 @@
 #     data/dsb2018/annotations/instances_train.json \
 #     data/dsb2018/annotations/instances_train_points_n10.json
 _base_ = './implicit-pointrend_mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py'
+# the fully supervised recipe's pipeline (its augmentation moves the points
+# with the image) with points instead of masks
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    _base_.train_pipeline[0],
     dict(type='LoadAnnotations', with_bbox=True, with_mask=False),
     dict(type='mmpointrend.LoadPointAnnotations'),
-    # the geometric augmentation of the fully supervised recipe; the points
-    # move with the image
-    dict(
-        type='RandomResize',
-        scale=(512, 512),
-        ratio_range=(1.0, 1.5),
-        keep_ratio=True),
-    dict(
-        type='RandomFlip',
-        prob=[0.25, 0.25],
-        direction=['horizontal', 'vertical']),
+    *_base_.train_pipeline[2:-1],
     dict(type='mmpointrend.PackPointSupInputs'),
 ]
 train_dataloader = dict(

@@ -4,17 +4,13 @@
 #     data/synthetic/annotations/instances_train.json \
 #     data/synthetic/annotations/instances_train_points_n10.json
 _base_ = './implicit-pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py'
+# the fully supervised recipe's pipeline (its augmentation moves the points
+# with the image) with points instead of masks
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    _base_.train_pipeline[0],
     dict(type='LoadAnnotations', with_bbox=True, with_mask=False),
     dict(type='mmpointrend.LoadPointAnnotations'),
-    dict(
-        type='RandomResize',
-        scale=(512, 512),
-        ratio_range=(0.75, 1.0),
-        keep_ratio=True,
-    ),
-    dict(type='RandomFlip', prob=0.5),
+    *_base_.train_pipeline[2:-1],
     dict(type='mmpointrend.PackPointSupInputs'),
 ]
 train_dataloader = dict(
