@@ -102,36 +102,13 @@ def measure_calls(run, repeats: int, device: str, on_first=None) -> dict:
         dict: ``median`` and ``times`` in seconds, ``peak_mib`` and
         ``first`` (``on_first``'s value, or None).
     """
-    import torch
-
-    def sync():
-        if device == 'cuda':
-            torch.cuda.synchronize()
-
-    base_rss = _rss_mib()
-    if device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        base_cuda = torch.cuda.memory_allocated()
-    out = run()
-    sync()
-    first = on_first(out) if on_first is not None else None
-    del out
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        sync()
-        times.append(time.perf_counter() - start)
-        del out
-    if device == 'cuda':
-        peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
-    else:
-        peak = max(_peak_rss_mib() - base_rss, 0.0)
+    timed = _Timed(run, device, on_first)
+    times = [timed.call() for _ in range(repeats)]
     return dict(
         median=statistics.median(times),
         times=times,
-        peak_mib=peak,
-        first=first,
+        peak_mib=timed.peak_mib(),
+        first=timed.first,
     )
 
 
@@ -172,7 +149,9 @@ def run_in_process(target, *args) -> dict:
 class _Timed:
     """One implementation's ``run`` with timing and memory bookkeeping."""
 
-    def __init__(self, run: Callable[[], object], device: str) -> None:
+    def __init__(
+        self, run: Callable[[], object], device: str, on_first=None
+    ) -> None:
         import torch
 
         self.run, self.device, self.torch = run, device, torch
@@ -182,6 +161,9 @@ class _Timed:
             self.base_cuda = torch.cuda.memory_allocated()
         out = run()  # warm-up, not timed
         self._sync()
+        # what the caller needs of the warm-up result, which is then
+        # released before timing (so it does not inflate the peak)
+        self.first = on_first(out) if on_first is not None else None
         del out
 
     def _sync(self) -> None:
