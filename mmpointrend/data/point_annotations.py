@@ -119,8 +119,10 @@ def summarize_point_annotations(coco: dict) -> dict[str, float]:
             no_positive=math.nan,
             median_fill=math.nan,
         )
-    labels = [np.asarray(a['point_labels']) for a in anns]
-    labelled = [lab[lab >= 0] for lab in labels]
+    # -1 marks an unlabelled point: left out of both fractions
+    labelled = [
+        lab[lab >= 0] for lab in (np.asarray(a['point_labels']) for a in anns)
+    ]
     points = np.concatenate(labelled)
     fills = [
         a['area'] / (a['bbox'][2] * a['bbox'][3])

@@ -184,7 +184,7 @@ class UncertaintyPointSampler:
 def topk_cells(scores: Tensor, num_points: int) -> Tensor:
     """Flat indices of the ``num_points`` highest-scoring cells.
 
-    Large maps go through :func:`blocked_topk` (the same cells, found
+    Large maps go through :func:`blocked_topk` (the same values, found
     several times faster); exported graphs keep a plain ``topk``.
 
     Args:
