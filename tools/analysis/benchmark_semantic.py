@@ -15,7 +15,9 @@ up once, then calls them in turn (reference, ours, ours, reference, ...),
 on both. Timings are medians of those calls; memory is the
 peak resident-set growth of the worker process during the measured calls
 (CPU), or ``torch.cuda.max_memory_allocated`` (GPU). Results go to
-``docs/benchmarks.md`` (the table between the BENCHMARK markers).
+``docs/benchmarks.md`` (the table between the BENCHMARK markers). Run
+with ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch's switch for transparent huge
+pages behind large CPU tensors) the tables go to blocks ending in ``thp``.
 
 Example:
     python tools/analysis/benchmark_semantic.py --repeats 5
@@ -107,6 +109,8 @@ def _setup(case: str, impl: str, device: str, small: bool):
         from mmengine.config import ConfigDict
 
         cfg = ConfigDict(cfg)
+        if impl == 'shared':
+            return _shared_work(head, feats, coarse, cfg)
 
         def run():
             with torch.no_grad():
@@ -150,22 +154,65 @@ def _setup(case: str, impl: str, device: str, small: bool):
     return run
 
 
+def _shared_work(head, feats: list, coarse, cfg):
+    """Case (a) without choosing and writing back points: the ceiling.
+
+    What both heads do with the same PyTorch kernels on the same tensors:
+    upsample the logits twice (the second time into a fresh 1024x2048
+    map), read P2 and the coarse logits at the chosen points, and run the
+    point MLP (ours, at its GEMM floor in the profile). Left out:
+    uncertainty, top-k and the scatter. The reference's time over this
+    one's is the most any implementation built from these kernels could
+    gain. The points are those ours chooses, found before timing.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from mmpointrend.models.utils import cell_centers, point_sample
+
+    steps = []
+
+    def keep(logits, idx):
+        steps.append(cell_centers(idx, *logits.shape[-2:]))
+
+    with torch.no_grad():
+        head(feats, coarse, cfg, on_step=keep)
+
+    def run():
+        with torch.no_grad():
+            logits = coarse
+            for points in steps:
+                logits = F.interpolate(
+                    logits, None, 2, 'bilinear', align_corners=False
+                )
+                head.mlp(
+                    point_sample(feats[0], points),
+                    point_sample(coarse, points),
+                )
+            return logits
+
+    return run
+
+
 def measure(
-    case: str, repeats: int, device: str, small: bool = False
-) -> tuple[dict, dict]:
-    """The reference and ours, each in a fresh process, calls alternating.
+    case: str,
+    repeats: int,
+    device: str,
+    small: bool = False,
+    impls: tuple[str, ...] = ('mmseg', 'ours'),
+) -> dict[str, dict]:
+    """Each implementation in a fresh process, their calls alternating.
 
     Returns:
-        tuple[dict, dict]: Reference and ours, as
-        :func:`~tools.analysis.common.measure_interleaved` gives them.
+        dict[str, dict]: Per implementation, as
+        :func:`~tools.analysis.common.measure_interleaved` gives it.
     """
-    found = measure_interleaved(
+    return measure_interleaved(
         _setup,
-        {impl: (case, impl, device, small) for impl in ('mmseg', 'ours')},
+        {impl: (case, impl, device, small) for impl in impls},
         repeats,
         device,
     )
-    return found['mmseg'], found['ours']
 
 
 CASES = {
@@ -190,6 +237,9 @@ CASES = {
 }
 
 
+THP_PREFIX = 'THP_MEM_ALLOC_ENABLE=1 '
+
+
 def _fmt(result: dict) -> str:
     return f'{result["median"]:.3f} s, +{result["peak_mib"]:.0f} MiB'
 
@@ -209,15 +259,30 @@ def main() -> None:
         '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
     )
     args = parser.parse_args()
+    # PyTorch's allocator backs large CPU tensors with transparent huge
+    # pages when this is set at start-up; the spawned workers inherit it.
+    # Its results go to blocks of their own.
+    thp = os.environ.get('THP_MEM_ALLOC_ENABLE') == '1'
     for case in args.cases:
         title, ref_name, speed_target, mem_target = CASES[case]
         print(f'[{case}] {title}', flush=True)
         met, rows = [], []
+        ceiling = case == 'a'
+        impls = ('mmseg', 'ours', 'shared') if ceiling else ('mmseg', 'ours')
         for run in range(1, args.runs + 1):
-            ref, ours = measure(case, args.repeats, args.device, args.small)
+            found = measure(case, args.repeats, args.device, args.small, impls)
+            ref, ours = found['mmseg'], found['ours']
             print(f'    run {run} reference: {_fmt(ref)}', flush=True)
             print(f'    run {run} ours:      {_fmt(ours)}', flush=True)
             speed = ref['median'] / ours['median']
+            extra = ''
+            if ceiling:
+                shared = found['shared']
+                print(f'    run {run} shared:    {_fmt(shared)}', flush=True)
+                extra = (
+                    f' {shared["median"]:.3f} | '
+                    f'{ref["median"] / shared["median"]:.2f}x |'
+                )
             mem = (
                 ours['peak_mib'] / ref['peak_mib']
                 if ref['peak_mib'] > 0
@@ -230,28 +295,46 @@ def main() -> None:
             rows.append(
                 f'| {run} | {spread(ref)} | {spread(ours)} | '
                 f'**{speed:.2f}x** | {ref["peak_mib"]:.0f} | '
-                f'{ours["peak_mib"]:.0f} | {mem:.2f} |'
+                f'{ours["peak_mib"]:.0f} | {mem:.2f} |' + extra
             )
         mem_text = '' if mem_target is None else f', memory <= {mem_target}x'
+        head_extra = (
+            ' shared work, median (s) | ceiling (reference / shared) |'
+            if ceiling
+            else ''
+        )
+        rule_extra = '---|---|' if ceiling else ''
+        note = (
+            'Shared work: the same call without uncertainty, top-k and '
+            'scatter (upsampling, point sampling, point MLP), timed in a '
+            'third process alternating with the other two; the ceiling is '
+            'the speed-up a head would reach if choosing and writing back '
+            'the points were free.\n\n'
+            if ceiling
+            else ''
+        )
         table = (
             f'Machine: {machine()}; device {args.device}; {args.runs} '
             f'consecutive runs of {args.repeats} calls after 1 warm-up, '
             'each implementation in a fresh process, their calls '
             'alternating (reference, ours, ours, reference, ...); '
-            'command: `python '
+            f'command: `{THP_PREFIX if thp else ""}python '
             f'tools/analysis/benchmark_semantic.py --cases {case} --repeats '
             f'{args.repeats} --runs {args.runs} --device {args.device}`.\n\n'
             f'({case}) {title}; reference: {ref_name}.\n\n'
             '| run | reference min / median / max (s) | ours min / median / '
             'max (s) | speed-up (medians) | ref peak (MiB) | ours peak (MiB) '
-            '| memory ratio |\n'
-            '|---|---|---|---|---|---|---|\n'
+            '| memory ratio |' + head_extra + '\n'
+            '|---|---|---|---|---|---|---|'
+            + rule_extra
+            + '\n'
             + '\n'.join(rows)
             + f'\n\nTarget: >= {speed_target}x{mem_text} in every run: '
-            f'{verdict(met)}.\n'
-        )
+            f'{verdict(met)}.\n\n' + note
+        ).rstrip('\n') + '\n'
         print(table)
-        replace_block(args.output, f'semantic-{case} {args.device}', table)
+        block = f'semantic-{case} {args.device}' + (' thp' if thp else '')
+        replace_block(args.output, block, table)
     print(f'wrote {args.output}')
 
 
