@@ -84,6 +84,12 @@ def test_semantic_benchmark_runs(tmp_path):
     # One verdict per case ("**met** (all 1 runs)" or "**met in 0 of 1
     # runs**": timings are reported, never asserted).
     assert text.count('in every run: **met') == 3
+    # case (a) also times the work both heads share, for its ceiling
+    case_a = text.split('<!-- BENCHMARK semantic-a cpu -->')[1]
+    case_a = case_a.split('<!-- END BENCHMARK')[0]
+    assert '| ceiling (reference / shared) |' in case_a
+    row = next(line for line in case_a.splitlines() if line.startswith('| 1 '))
+    assert row.count('|') == 10 and row.rstrip(' |').endswith('x')
 
 
 def test_end_to_end_benchmark_runs(tmp_path):

@@ -18,21 +18,38 @@ import argparse
 import contextlib
 import os.path as osp
 import sys
+from typing import NamedTuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 from tools.analysis.common import machine, median_seconds  # noqa: E402
 
 
-def machine_rates() -> tuple[float, float, float]:
-    """Measured fp32 GEMM rates (multiply-adds/s) and copy bandwidth (B/s).
+class Rates(NamedTuple):
+    """What this machine does per second, measured in the same run.
 
-    Returns:
-        tuple: the rate of a 2048^3 GEMM (the floor of convolutions), the
-        rate of the point MLP's own GEMM shape (8192 points x 256 -> 256,
-        output preallocated: the bare GEMM, nothing else), and the copy
-        bandwidth.
+    Attributes:
+        gemm (float): Multiply-adds/s of a 2048^3 fp32 GEMM (the floor of
+            convolutions).
+        mlp_gemm (float): Multiply-adds/s of the point MLP's own GEMM shape
+            (8192 points x 256 -> 256, output preallocated).
+        bandwidth (float): Copy bandwidth in bytes/s (read + write) between
+            buffers already in memory.
+        fresh (float): Bytes/s written into newly allocated memory (160 MB,
+            the size of a 19-class 1024x2048 map): the pages are mapped and
+            zeroed by the kernel on first touch, which costs more than the
+            write itself. Every tensor of more than 32 MB is new memory
+            (glibc returns such blocks to the kernel when they are freed).
     """
+
+    gemm: float
+    mlp_gemm: float
+    bandwidth: float
+    fresh: float
+
+
+def machine_rates() -> Rates:
+    """Measure the rates of :class:`Rates` on this machine."""
     import torch
 
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
@@ -45,7 +62,9 @@ def machine_rates() -> tuple[float, float, float]:
     src = torch.randn(64 * 2**20)
     dst = torch.empty_like(src)
     copy = 2 * src.numel() * 4 / median_seconds(lambda: dst.copy_(src), 5)
-    return gemm, mlp_gemm, copy
+    size = 19 * 1024 * 2048
+    fresh = size * 4 / median_seconds(lambda: torch.empty(size).fill_(1), 5)
+    return Rates(gemm, mlp_gemm, copy, fresh)
 
 
 @contextlib.contextmanager
@@ -91,9 +110,7 @@ def profile(run, labels: list[str], repeats: int) -> dict[str, float]:
     return times
 
 
-def instance_parts(
-    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float, div: int
-) -> list:
+def instance_parts(repeats: int, rates: Rates, div: int) -> list:
     import torch
 
     import mmpointrend.models.roi_heads.mask_heads.coarse_mask_head as cmh
@@ -109,6 +126,7 @@ def instance_parts(
         inputs,
     )
 
+    gemm, mlp_gemm, bandwidth = rates.gemm, rates.mlp_gemm, rates.bandwidth
     img_h, img_w = IMG_H // div, IMG_W // div
     num_dets = NUM_DETS // div**2
     head = build_roi_head(OURS, 'cpu')
@@ -171,9 +189,7 @@ def instance_parts(
     return rows
 
 
-def semantic_parts(
-    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float, div: int
-) -> list:
+def semantic_parts(repeats: int, rates: Rates, div: int) -> list:
     import torch
 
     import mmpointrend.models.decode_heads.pointrend_sem_seg_head as sh
@@ -181,6 +197,7 @@ def semantic_parts(
     from mmpointrend.models.utils import PointMLP
     from tools.analysis.common import semantic_render_case
 
+    mlp_gemm, bandwidth = rates.mlp_gemm, rates.bandwidth
     head, fine, coarse, cfg = semantic_render_case(div=div)
     labels = ['feature sampling', 'point MLP', 'uncertainty', 'top-k']
     patches = [
@@ -209,14 +226,20 @@ def semantic_parts(
     }
     rest = times['total'] - sum(times[label] for label in labels)
     rows = [(label, times[label], floors[label]) for label in labels]
-    rows.append(('upsampling + scatter (rest)', rest, maps * 4 / bandwidth))
+    # the upsampled maps are new memory (40 and 160 MB): written at the
+    # first-touch rate, their inputs read at the copy bandwidth
+    rows.append(
+        (
+            'upsampling + scatter (rest)',
+            rest,
+            maps * 4 / rates.fresh + maps // 4 * 4 / bandwidth,
+        )
+    )
     rows.append(('total', times['total'], sum(f for _, _, f in rows)))
     return rows
 
 
-def training_parts(
-    repeats: int, gemm: float, mlp_gemm: float, bandwidth: float, div: int
-) -> list:
+def training_parts(repeats: int, rates: Rates, div: int) -> list:
     """One SemanticFPN + PointRend R50 training iteration, 2 x 512x1024."""
     import torch
     from mmengine.analysis import FlopAnalyzer
@@ -226,6 +249,7 @@ def training_parts(
     from mmpointrend.models.utils import PointMLP
     from mmpointrend.testing import demo_seg_batch
 
+    gemm, mlp_gemm, bandwidth = rates.gemm, rates.mlp_gemm, rates.bandwidth
     torch.manual_seed(0)
     model, _ = build_model(
         resolve_config(
@@ -334,16 +358,17 @@ def main() -> None:
     from tools.analysis.common import replace_block
 
     rates = machine_rates()
-    gemm, mlp_gemm, bandwidth = rates
+    gemm, mlp_gemm, bandwidth = rates.gemm, rates.mlp_gemm, rates.bandwidth
     print(
         f'GEMM {gemm / 1e9:.1f} (square) / {mlp_gemm / 1e9:.1f} (point MLP '
-        f'shape) G multiply-adds/s, copy {bandwidth / 1e9:.1f} GB/s',
+        f'shape) G multiply-adds/s, copy {bandwidth / 1e9:.1f} GB/s, '
+        f'first-touch writes {rates.fresh / 1e9:.1f} GB/s',
         flush=True,
     )
     div = 4 if args.small else 1
-    ins = instance_parts(args.repeats, *rates, div)
-    sem = semantic_parts(args.repeats, *rates, div)
-    train = training_parts(max(1, args.repeats // 2), *rates, div)
+    ins = instance_parts(args.repeats, rates, div)
+    sem = semantic_parts(args.repeats, rates, div)
+    train = training_parts(max(1, args.repeats // 2), rates, div)
     header = (
         (
             '(--small: every side / 4, 1/16 of the detections) '
@@ -353,7 +378,8 @@ def main() -> None:
         + f'Machine: {machine()}; fp32 GEMM {gemm / 1e9:.1f} G '
         f'multiply-adds/s (2048^3) and {mlp_gemm / 1e9:.1f} G '
         "multiply-adds/s (the point MLP's 8192x256 @ 256x256), copy "
-        f'bandwidth {bandwidth / 1e9:.1f} GB/s, all measured in the same '
+        f'bandwidth {bandwidth / 1e9:.1f} GB/s, writes into new memory '
+        f'{rates.fresh / 1e9:.1f} GB/s, all measured in the same '
         f'run; {args.repeats} profiled calls '
         f'({max(1, args.repeats // 2)} training iterations); command: '
         f'`python tools/analysis/profile_floors.py --repeats '
