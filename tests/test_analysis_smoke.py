@@ -172,3 +172,29 @@ def test_interleaved_calls_alternate(tmp_path, monkeypatch, same_process):
         assert len(found[name]['times']) == 3
         assert found[name]['median'] == sorted(found[name]['times'])[1]
         assert found[name]['peak_mib'] >= 0
+
+
+def _failing_setup(name: str):
+    raise RuntimeError(f'cannot build {name}')
+
+
+def test_dead_worker_is_an_error_not_a_hang(monkeypatch):
+    """A worker whose build raises ends the measurement with an error."""
+    import signal
+
+    from tools.analysis.common import measure_interleaved
+
+    def hung(*_):
+        raise TimeoutError('measure_interleaved waited on a dead worker')
+
+    monkeypatch.delenv('MMPOINTREND_BENCH_SAME_PROCESS')
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        with pytest.raises(RuntimeError, match='benchmark worker'):
+            measure_interleaved(
+                _failing_setup, {'ref': ('R',)}, repeats=1, device='cpu'
+            )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -242,6 +242,10 @@ def measure_interleaved(
                     args=(setup, variants[name], device, child),
                 )
                 procs[name].start()
+                # the worker holds its own copy now; with the parent's open,
+                # a worker that dies would leave recv() waiting forever
+                # instead of raising EOFError
+                child.close()
                 conns[name] = parent
                 # one build at a time: builds do not slow each other
                 if conns[name].recv() != 'ready':
