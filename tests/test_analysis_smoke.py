@@ -92,6 +92,21 @@ def test_semantic_benchmark_runs(tmp_path):
     assert row.count('|') == 10 and row.rstrip(' |').endswith('x')
 
 
+def test_semantic_benchmark_bf16_option(tmp_path):
+    out = tmp_path / 'bench.md'
+    proc = run_tool(
+        'tools/analysis/benchmark_semantic.py', '--small', '--repeats', '1',
+        '--runs', '1', '--cases', 'a', '--autocast', 'bf16', '--output', out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    block = text.split('<!-- BENCHMARK semantic-a cpu bf16 -->')[1]
+    assert '--autocast bf16`' in block
+    assert 'under torch.autocast(bf16), the reference in float32' in block
+    assert 'Effect of bf16 on ours' in block and '% of the labels' in block
+    assert '<!-- BENCHMARK semantic-a cpu -->' not in text
+
+
 def test_end_to_end_benchmark_runs(tmp_path):
     out = tmp_path / 'bench.md'
     proc = run_tool(

@@ -78,7 +78,32 @@ def _paired_models(device: str):
     return ref, ours
 
 
-def _setup(case: str, impl: str, device: str, small: bool):
+def _setup(
+    case: str, impl: str, device: str, small: bool, autocast: str = 'none'
+):
+    """Build one (case, implementation); its measured call, under autocast.
+
+    ``autocast='bf16'`` runs our calls under ``torch.autocast`` in
+    bfloat16: an option that trades accuracy for speed, measured as such.
+    The reference stays in float32: mmseg 1.2.2's ``PointHead.predict``
+    raises under autocast (it scatters the low-precision point logits into
+    the float32 map).
+    """
+    import torch
+
+    run = _build_call(case, impl, device, small)
+    if autocast == 'none' or impl == 'mmseg':
+        return run
+    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}[autocast]
+
+    def run_autocast():
+        with torch.autocast(device, dtype=dtype):
+            return run()
+
+    return run_autocast
+
+
+def _build_call(case: str, impl: str, device: str, small: bool):
     """Build one (case, implementation) and return its measured call."""
     import torch
 
@@ -200,6 +225,7 @@ def measure(
     device: str,
     small: bool = False,
     impls: tuple[str, ...] = ('mmseg', 'ours'),
+    autocast: str = 'none',
 ) -> dict[str, dict]:
     """Each implementation in a fresh process, their calls alternating.
 
@@ -209,7 +235,7 @@ def measure(
     """
     return measure_interleaved(
         _setup,
-        {impl: (case, impl, device, small) for impl in impls},
+        {impl: (case, impl, device, small, autocast) for impl in impls},
         repeats,
         device,
     )
@@ -240,6 +266,22 @@ CASES = {
 THP_PREFIX = 'THP_MEM_ALLOC_ENABLE=1 '
 
 
+def _autocast_effect(device: str, small: bool, autocast: str) -> str:
+    """What autocast changes in our head's output, on the same inputs."""
+    run = _build_call('a', 'ours', device, small)
+    full = run()
+    low = _setup('a', 'ours', device, small, autocast)().float()
+    changed = (full.argmax(1) != low.argmax(1)).float().mean().item()
+    diff = (full - low).abs()
+    return (
+        f'Effect of {autocast} on ours (same inputs and weights, against '
+        f'float32): {changed * 100:.3f}% of the labels change; logits '
+        f'differ by {diff.median().item():.2g} (median) and '
+        f'{diff.max().item():.3g} (max; largest where one run re-predicts '
+        'a cell the other does not).\n\n'
+    )
+
+
 def _fmt(result: dict) -> str:
     return f'{result["median"]:.3f} s, +{result["peak_mib"]:.0f} MiB'
 
@@ -256,6 +298,14 @@ def main() -> None:
     )
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument(
+        '--autocast',
+        default='none',
+        choices=['none', 'bf16', 'fp16'],
+        help='case (a) only: run our head under torch.autocast in this '
+        'dtype (trades accuracy; the labels changed are reported); the '
+        'reference stays float32 (mmseg 1.2.2 raises under autocast)',
+    )
+    parser.add_argument(
         '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
     )
     args = parser.parse_args()
@@ -263,6 +313,8 @@ def main() -> None:
     # pages when this is set at start-up; the spawned workers inherit it.
     # Its results go to blocks of their own.
     thp = os.environ.get('THP_MEM_ALLOC_ENABLE') == '1'
+    if args.autocast != 'none' and args.cases != 'a':
+        parser.error('--autocast applies to case a (inference) only')
     for case in args.cases:
         title, ref_name, speed_target, mem_target = CASES[case]
         print(f'[{case}] {title}', flush=True)
@@ -270,7 +322,10 @@ def main() -> None:
         ceiling = case == 'a'
         impls = ('mmseg', 'ours', 'shared') if ceiling else ('mmseg', 'ours')
         for run in range(1, args.runs + 1):
-            found = measure(case, args.repeats, args.device, args.small, impls)
+            found = measure(
+                case, args.repeats, args.device, args.small, impls,
+                args.autocast,
+            )  # fmt: skip
             ref, ours = found['mmseg'], found['ours']
             print(f'    run {run} reference: {_fmt(ref)}', flush=True)
             print(f'    run {run} ours:      {_fmt(ours)}', flush=True)
@@ -313,6 +368,16 @@ def main() -> None:
             if ceiling
             else ''
         )
+        if args.autocast != 'none':
+            note += _autocast_effect(args.device, args.small, args.autocast)
+        autocast_arg = autocast_title = ''
+        if args.autocast != 'none':
+            autocast_arg = f' --autocast {args.autocast}'
+            autocast_title = (
+                f'; ours (and its shared work) under torch.autocast('
+                f'{args.autocast}), the reference in float32 (mmseg '
+                "1.2.2's PointHead raises under autocast)"
+            )
         table = (
             f'Machine: {machine()}; device {args.device}; {args.runs} '
             f'consecutive runs of {args.repeats} calls after 1 warm-up, '
@@ -320,8 +385,10 @@ def main() -> None:
             'alternating (reference, ours, ours, reference, ...); '
             f'command: `{THP_PREFIX if thp else ""}python '
             f'tools/analysis/benchmark_semantic.py --cases {case} --repeats '
-            f'{args.repeats} --runs {args.runs} --device {args.device}`.\n\n'
-            f'({case}) {title}; reference: {ref_name}.\n\n'
+            f'{args.repeats} --runs {args.runs} --device {args.device}'
+            f'{autocast_arg}`.\n\n'
+            f'({case}) {title}; reference: {ref_name}'
+            f'{autocast_title}.\n\n'
             '| run | reference min / median / max (s) | ours min / median / '
             'max (s) | speed-up (medians) | ref peak (MiB) | ours peak (MiB) '
             '| memory ratio |' + head_extra + '\n'
@@ -334,6 +401,8 @@ def main() -> None:
         ).rstrip('\n') + '\n'
         print(table)
         block = f'semantic-{case} {args.device}' + (' thp' if thp else '')
+        if args.autocast != 'none':
+            block += f' {args.autocast}'
         replace_block(args.output, block, table)
     print(f'wrote {args.output}')
 
