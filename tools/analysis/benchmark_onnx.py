@@ -51,7 +51,7 @@ def _timed(path: str, image, eager, repeats: int) -> tuple:
     )
 
 
-def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
+def semantic_row(repeats: int, shape=(1024, 2048), config=CONFIG) -> dict:
     import numpy as np
     import torch
 
@@ -60,7 +60,7 @@ def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
     from mmpointrend.testing import random_bn_statistics
 
     torch.manual_seed(0)
-    model = random_bn_statistics(build_model(osp.join(ROOT, CONFIG))[0])
+    model = random_bn_statistics(build_model(osp.join(ROOT, config))[0])
     model.eval()
     image = torch.randn(1, 3, *shape)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +78,9 @@ def semantic_row(repeats: int, shape=(1024, 2048)) -> dict:
     return dict(eager=t_eager, ort=t_ort, agree=agree, diff=diff, shape=shape)
 
 
-def instance_row(repeats: int, shape=(800, 1216)) -> dict:
+def instance_row(
+    repeats: int, shape=(800, 1216), config=INSTANCE_CONFIG
+) -> dict:
     import numpy as np
     import torch
 
@@ -87,7 +89,7 @@ def instance_row(repeats: int, shape=(800, 1216)) -> dict:
     from mmpointrend.deploy.detector_export import DetectorExporter
 
     torch.manual_seed(0)
-    model = build_model(osp.join(ROOT, INSTANCE_CONFIG))[0].eval()
+    model = build_model(osp.join(ROOT, config))[0].eval()
     model.test_cfg.rcnn.score_thr = 0.0  # random heads: keep every class
     wrapper = DetectorExporter(model, shape).eval()
     image = torch.randn(1, 3, *shape)
@@ -140,13 +142,29 @@ def main() -> None:
         '--instance-shape', type=int, nargs=2, default=(800, 1216)
     )
     parser.add_argument(
+        '--config', default=CONFIG, help='semantic config to export'
+    )
+    parser.add_argument(
+        '--instance-config',
+        default=INSTANCE_CONFIG,
+        help='instance config to export',
+    )
+    parser.add_argument(
         '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
     )
     args = parser.parse_args()
     print('[1] semantic, exporting and timing', flush=True)
-    sem = semantic_row(args.repeats, tuple(args.semantic_shape))
+    sem = semantic_row(args.repeats, tuple(args.semantic_shape), args.config)
     print('[2] instance, exporting and timing', flush=True)
-    ins = instance_row(args.repeats, tuple(args.instance_shape))
+    ins = instance_row(
+        args.repeats, tuple(args.instance_shape), args.instance_config
+    )
+    sem_name = 'SemanticFPN + PointRend R50, K=19, N=8192, 2 steps'
+    if args.config != CONFIG:
+        sem_name = f'`{osp.basename(args.config)}`'
+    ins_name = 'Mask R-CNN + PointRend R50'
+    if args.instance_config != INSTANCE_CONFIG:
+        ins_name = f'`{osp.basename(args.instance_config)}`'
     command = ' '.join(
         ['python tools/analysis/benchmark_onnx.py', *sys.argv[1:]]
     )
@@ -155,10 +173,9 @@ def main() -> None:
         f'warm-up; command: `{command}`.\n\n'
         '| model | input | PyTorch eager (s) | onnxruntime (s) | '
         'eager / onnxruntime | target |\n|---|---|---|---|---|---|\n'
-        + _row('SemanticFPN + PointRend R50, K=19, N=8192, 2 steps', sem)
+        + _row(sem_name, sem)
         + _row(
-            f'Mask R-CNN + PointRend R50, {ins["dets"]} detections '
-            '(eager: mmdet predict)',
+            f'{ins_name}, {ins["dets"]} detections (eager: mmdet predict)',
             ins,
         )
         + f'\nSemantic, same image and weights: logits max |diff| '
