@@ -187,7 +187,9 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         Returns:
             Tensor: (B, K, P) refined logits.
         """
-        fine = torch.cat([point_sample(f, points) for f in feats], dim=1)
+        samples = [point_sample(f, points) for f in feats]
+        # cat copies even a single tensor: (B, C, P) per step for nothing
+        fine = samples[0] if len(samples) == 1 else torch.cat(samples, dim=1)
         coarse = point_sample(coarse_logits, points)
         return self.mlp(fine, coarse)
 
