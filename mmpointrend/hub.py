@@ -39,6 +39,7 @@ import sys
 import tempfile
 import urllib.request
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
@@ -228,20 +229,50 @@ def expected_prefix(filename: str, convention: str) -> tuple[str, str] | None:
 
 
 def _records(folder: str) -> dict[str, str]:
+    """The sha256 record of a cache folder (empty when there is none).
+
+    Args:
+        folder (str): The cache folder.
+
+    Returns:
+        dict[str, str]: ``file name -> sha256``.
+
+    Raises:
+        ChecksumError: The record exists but is not a JSON object of
+            strings; the message names it and the fix.
+    """
     path = osp.join(folder, _RECORD)
     if not osp.isfile(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding='utf-8') as f:
+            records = json.load(f)
+    except (OSError, ValueError) as exc:
+        records = exc
+    if not isinstance(records, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in records.items()
+    ):
+        got = (
+            records
+            if isinstance(records, Exception)
+            else type(records).__name__
+        )
+        raise ChecksumError(
+            f'{path} is not a valid sha256 record (expected a JSON object '
+            f'of file name -> sha256; got {got}). Delete it: the files in '
+            'that folder are then verified by '
+            'their names where the publisher allows, and recorded again.'
+        )
+    return records
 
 
 def _record(folder: str, filename: str, sha256: str) -> None:
+    from mmpointrend.utils.ckpt_io import write_atomically
+
     records = _records(folder)
     records[filename] = sha256
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.record-')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(records, f, indent=1, sort_keys=True)
-    os.replace(tmp, osp.join(folder, _RECORD))
+    text = json.dumps(records, indent=1, sort_keys=True).encode()
+    write_atomically(osp.join(folder, _RECORD), lambda f: f.write(text))
 
 
 def verify_file(
@@ -283,6 +314,9 @@ def verify_file(
 def mirrors() -> list[str]:
     """Base URLs from ``MMPOINTREND_MIRRORS``, in order.
 
+    Entries are not checked here: a malformed one fails as that source's
+    attempt (named in the final error), and the next source is tried.
+
     Returns:
         list[str]: The mirrors (may be empty).
     """
@@ -294,42 +328,91 @@ def _fetch(url: str, dst: str, progress: bool) -> None:
     """Stream ``url`` into ``dst`` with a progress bar.
 
     Args:
-        url (str): Source.
-        dst (str): Destination file (created).
+        url (str): Source (http, https or file URL).
+        dst (str): Destination file (created or truncated).
         progress (bool): Show a progress bar.
+
+    Raises:
+        DownloadError: Any failure: a malformed URL, a refused or cut
+            connection, a bad HTTP status line, fewer bytes than announced.
     """
+    if not url.startswith(('http://', 'https://', 'file://')):
+        raise DownloadError(
+            f'{url!r} is not an http(s) or file URL (check ${MIRRORS_ENV})'
+        )
     request = urllib.request.Request(
         url, headers={'User-Agent': 'mmpointrend'}
     )
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-        total = response.headers.get('Content-Length')
-        total = int(total) if total and total.isdigit() else None
-        bar = None
-        if progress:
-            from tqdm import tqdm
+    bar = None
+    written, total = 0, None
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            total = response.headers.get('Content-Length')
+            total = int(total) if total and total.isdigit() else None
+            if progress:
+                from tqdm import tqdm
 
-            bar = tqdm(
-                total=total,
-                unit='B',
-                unit_scale=True,
-                desc=osp.basename(dst).lstrip('.'),
-            )
-        written = 0
-        with open(dst, 'wb') as f:
-            while True:
-                chunk = response.read(1 << 16)
-                if not chunk:
-                    break
-                f.write(chunk)
-                written += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+                bar = tqdm(
+                    total=total,
+                    unit='B',
+                    unit_scale=True,
+                    desc=osp.basename(dst).lstrip('.'),
+                )
+            with open(dst, 'wb') as f:
+                while True:
+                    chunk = response.read(1 << 16)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    written += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+    except DownloadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - URLError, HTTPException, ...
+        raise DownloadError(f'{type(exc).__name__}: {exc}') from None
+    finally:
         if bar is not None:
             bar.close()
     if total is not None and written != total:
         raise DownloadError(
-            f'{url}: the transfer stopped after {written} of {total} bytes'
+            f'the transfer stopped after {written} of {total} bytes'
         )
+
+
+def download_to(
+    url: str,
+    dst: str,
+    check: Callable[[str], object],
+    progress: bool = True,
+) -> object:
+    """Download ``url`` to a temporary file, check it, rename it to ``dst``.
+
+    Nothing partial or unchecked is ever left at ``dst`` or beside it.
+
+    Args:
+        url (str): Source.
+        dst (str): Final path.
+        check (Callable[[str], object]): Called with the temporary file;
+            raises to reject it. Its return value is returned.
+        progress (bool): Show a progress bar.
+
+    Returns:
+        object: What ``check`` returned.
+    """
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(dst)}.')
+    os.close(fd)
+    try:
+        _fetch(url, tmp, progress)
+        result = check(tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    return result
 
 
 def download_checkpoint(
@@ -376,8 +459,10 @@ def download_checkpoint(
         local = osp.join(local_dir, info.filename)
         if osp.isfile(local):
             sha256 = verify_file(local, info.filename, info.hash_convention)
-            shutil.copyfile(local, final + '.part')
-            os.replace(final + '.part', final)
+            from mmpointrend.utils.ckpt_io import write_atomically
+
+            with open(local, 'rb') as src:
+                write_atomically(final, lambda f: shutil.copyfileobj(src, f))
             _record(folder, info.filename, sha256)
             return final
     if expected_prefix(info.filename, info.hash_convention) is None:
@@ -391,17 +476,19 @@ def download_checkpoint(
     sources = [f'{m}/{info.filename}' for m in mirrors()] + [info.weights]
     errors = []
     for url in sources:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{info.filename}.')
-        os.close(fd)
         try:
-            _fetch(url, tmp, progress)
-            sha256 = verify_file(tmp, info.filename, info.hash_convention)
+            sha256 = download_to(
+                url,
+                final,
+                lambda tmp: verify_file(
+                    tmp, info.filename, info.hash_convention
+                ),
+                progress,
+            )
         except (OSError, DownloadError, ChecksumError) as exc:
-            # URLError and time-outs are OSErrors; nothing partial is kept.
-            os.remove(tmp)
+            # the next source is tried; nothing partial is kept
             errors.append(f'{url}: {exc}')
             continue
-        os.replace(tmp, final)
         _record(folder, info.filename, sha256)
         print_log(f'{name}: {final} (sha256 {sha256})', logger='current')
         return final

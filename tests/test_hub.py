@@ -55,6 +55,17 @@ class _Server:
                 if mode == '404':
                     self.send_error(404)
                     return
+                if mode == 'badstatus':  # not HTTP at all
+                    self.wfile.write(b'garbage\r\n\r\n')
+                    self.close_connection = True
+                    return
+                if mode == 'chunkcut':  # a chunked body cut mid-chunk
+                    self.send_response(200)
+                    self.send_header('Transfer-Encoding', 'chunked')
+                    self.end_headers()
+                    self.wfile.write(b'%x\r\n' % (len(body) * 2) + body)
+                    self.close_connection = True
+                    return
                 self.send_response(200)
                 length = len(body) * (2 if mode == 'truncate' else 1)
                 self.send_header('Content-Length', str(length))
@@ -232,6 +243,86 @@ def test_mirrors_are_tried_in_order(zoo, server, monkeypatch):
     path = hub.download_checkpoint('ins_model', progress=False)
     assert osp.isfile(path)
     assert server.requests[-2:] == [f'/missing/{name}', f'/good/{name}']
+
+
+def test_every_mirror_is_tried_whatever_fails(zoo, server, monkeypatch):
+    """Every failure is one failed source; the next one is tried.
+
+    A malformed entry, a bad status line and a cut chunked transfer; no
+    temporary file is left behind.
+    """
+    name = zoo['names']['ins']
+    data, _ = server.files[f'/zoo/{name}']
+    server.files[f'/bad/{name}'] = (data, 'badstatus')
+    server.files[f'/cut/{name}'] = (data, 'chunkcut')
+    server.files[f'/zoo/{name}'] = (data, 'ok')
+    monkeypatch.setenv(
+        hub.MIRRORS_ENV,
+        f'not-a-url, ftp:/x, {server.url}/bad {server.url}/cut',
+    )
+    path = hub.download_checkpoint('ins_model', progress=False)
+    assert osp.isfile(path)
+    assert server.requests[-3:] == [
+        f'/bad/{name}',
+        f'/cut/{name}',
+        f'/zoo/{name}',
+    ]
+    assert _cache_listing(zoo) == sorted([name, 'mmpointrend-sha256.json'])
+    # all failing: one error that lists each source and why
+    os.remove(path)
+    server.files[f'/zoo/{name}'] = (data, 'chunkcut')
+    with pytest.raises(hub.DownloadError) as info:
+        hub.download_checkpoint('ins_model', progress=False)
+    message = str(info.value)
+    for source in ('not-a-url', 'ftp:/x', '/bad/', '/cut/', '/zoo/'):
+        assert source in message
+    assert 'IncompleteRead' in message or 'stopped after' in message
+    assert [f for f in _cache_listing(zoo) if name in f] == []
+
+
+@pytest.mark.parametrize('content', [b'{not json', b'[1, 2]', b'{"a": 3}'])
+def test_bad_hash_record_is_named(zoo, server, content):
+    os.makedirs(zoo['cache'], exist_ok=True)
+    record = osp.join(zoo['cache'], 'mmpointrend-sha256.json')
+    with open(record, 'wb') as f:
+        f.write(content)
+    with pytest.raises(hub.ChecksumError) as info:
+        hub.download_checkpoint('ins_model', progress=False)
+    assert record in str(info.value) and 'Delete it' in str(info.value)
+
+
+def test_non_zoo_url_is_checked_before_it_is_cached(
+    tmp_path, server, monkeypatch
+):
+    """A truncated or corrupt file never enters the cache.
+
+    A corrupt cached file is downloaded again.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmpointrend.utils import CorruptCheckpointError
+
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.arange(3.0)}}, good)
+    data = good.read_bytes()
+    url = f'{server.url}/other/weights.pth'
+    server.files['/other/weights.pth'] = (data, 'truncate')
+    with pytest.raises(hub.DownloadError, match='stopped after'):
+        _load_checkpoint(url, 'cpu')
+    assert not cache.exists() or list(cache.iterdir()) == []
+    server.files['/other/weights.pth'] = (b'not a checkpoint at all', 'ok')
+    with pytest.raises(CorruptCheckpointError, match=url):
+        _load_checkpoint(url, 'cpu')
+    assert list(cache.iterdir()) == []
+    server.files['/other/weights.pth'] = (data, 'ok')
+    (cache / 'weights.pth').write_bytes(data[:100])  # an old, cut download
+    with pytest.warns(UserWarning, match='corrupt'):
+        loaded = _load_checkpoint(url, 'cpu')
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.0))
+    assert (cache / 'weights.pth').read_bytes() == data
+    assert sorted(p.name for p in cache.iterdir()) == ['weights.pth']
 
 
 def test_offline_error_names_the_file_and_where_to_put_it(zoo, server):

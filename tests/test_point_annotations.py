@@ -139,3 +139,66 @@ def test_summary_by_hand():
     assert stats['no_positive'] == 0.5
     assert stats['median_fill'] == pytest.approx(0.3)
     assert summarize_point_annotations({'annotations': []})['objects'] == 0
+
+
+def _one_object(**changes):
+    ann = dict(
+        id=7,
+        image_id=1,
+        bbox=[1, 1, 4, 4],
+        iscrowd=0,
+        segmentation=[[1, 1, 5, 1, 5, 5, 1, 5]],
+    )
+    ann.update(changes)
+    return dict(images=[dict(id=1, height=8, width=8)], annotations=[ann])
+
+
+@pytest.mark.parametrize(
+    'coco,match',
+    [
+        ({'annotations': []}, 'no "images"'),
+        ({'images': []}, 'no "annotations"'),
+        (_one_object(bbox=None), 'bbox must be'),
+        (_one_object(segmentation='polygon'), 'list of polygons or an RLE'),
+        (_one_object(segmentation=[[1, 1, 5, 1]]), 'at least 3'),
+        (_one_object(bbox=[20, 20, 4, 4]), 'lies outside'),
+        (_one_object(bbox=[float('nan'), 1, 4, 4]), 'finite numbers'),
+        (_one_object(bbox=[1, 1, -4, 4]), 'width, height >= 0'),
+        (
+            _one_object(segmentation={'counts': [0, 16], 'size': [4, 4]}),
+            r'RLE has size \[4, 4\] but the image is \[8, 8\]',
+        ),
+    ],
+)
+def test_malformed_coco_is_named(coco, match):
+    with pytest.raises(ValueError, match=match):
+        sample_point_annotations(coco)
+
+
+def test_missing_bbox_and_image_size_are_named():
+    coco = _one_object()
+    del coco['annotations'][0]['bbox']
+    with pytest.raises(ValueError, match='annotation 7 has no "bbox"'):
+        sample_point_annotations(coco)
+    coco = _one_object()
+    del coco['images'][0]['height']
+    with pytest.raises(ValueError, match='image 1 has no "height"'):
+        sample_point_annotations(coco)
+
+
+def test_converter_cli_refuses_bad_input_and_directory_dst(tmp_path):
+    tool = 'tools/dataset_converters/coco_to_points.py'
+    src = tmp_path / 'in.json'
+    src.write_text(json.dumps(_one_object(segmentation='polygon')))
+    proc = run_tool(tool, src, tmp_path / 'out.json')
+    assert proc.returncode == 1 and str(src) in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'out.json').exists()
+    src.write_text(json.dumps(_one_object()))
+    proc = run_tool(tool, src, tmp_path)
+    assert proc.returncode == 1 and 'is a directory' in proc.stderr
+    proc = run_tool(tool, src, src, '--force')
+    assert proc.returncode == 1 and 'is the input' in proc.stderr
+    src.write_text('{broken')
+    proc = run_tool(tool, src, tmp_path / 'out.json')
+    assert proc.returncode == 1 and 'Expecting' in proc.stderr

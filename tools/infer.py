@@ -24,6 +24,7 @@ from mmpointrend.apis import init_model
 from mmpointrend.apis.folder_inference import (
     IMAGE_SUFFIXES,
     ShardReport,
+    check_out_dir,
     infer_shard,
     list_images,
     write_summary,
@@ -81,7 +82,8 @@ def main() -> None:
             device = f'cuda:{local}'
         rank = torch.distributed.get_rank()
         world = torch.distributed.get_world_size()
-    root, images = list_images(args.input)
+    check_out_dir(args.out_dir)
+    root, images = list_images(args.input, exclude=args.out_dir)
     if not images:
         raise FileNotFoundError(
             f'no images ({", ".join(IMAGE_SUFFIXES)}) in {args.input!r}'

@@ -26,22 +26,58 @@ from mmpointrend.utils.ckpt_io import write_atomically
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
-def list_images(source: str) -> tuple[str, list[str]]:
+def check_out_dir(out_dir: str) -> None:
+    """Refuse an output folder that cannot hold the predictions.
+
+    Args:
+        out_dir (str): The ``--out-dir`` value.
+
+    Raises:
+        NotADirectoryError: It (or a parent) is an existing regular file.
+    """
+    path = osp.abspath(out_dir)
+    while path and not osp.exists(path):
+        parent = osp.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    if osp.exists(path) and not osp.isdir(path):
+        raise NotADirectoryError(
+            f'--out-dir {out_dir}: {path} is a file, not a folder; give a '
+            'folder for the predictions (it is created if missing)'
+        )
+
+
+def list_images(
+    source: str, exclude: str | None = None
+) -> tuple[str, list[str]]:
     """The images of a folder (recursively) or of a file list.
+
+    Symbolic links to sub-folders are followed (each real folder once, so
+    a link cycle ends).
 
     Args:
         source (str): A folder, or a text file with one image path per line
             (relative paths are relative to the list's folder; the outputs
             mirror the paths below the images' deepest common folder).
+        exclude (str, optional): A folder whose files are never listed:
+            the output folder, when it lies inside ``source``, so that a
+            rerun does not predict its own label PNGs.
 
     Returns:
         tuple[str, list[str]]: The root the outputs mirror, and the sorted
         image paths relative to it.
     """
+    skip = osp.realpath(exclude) if exclude else None
     if osp.isdir(source):
         root = osp.abspath(source)
-        found = []
-        for folder, _, files in os.walk(root):
+        found, visited = [], set()
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            real = osp.realpath(folder)
+            if real in visited or real == skip:
+                dirs[:] = []
+                continue
+            visited.add(real)
             for name in files:
                 if name.lower().endswith(IMAGE_SUFFIXES):
                     found.append(osp.relpath(osp.join(folder, name), root))
@@ -51,6 +87,12 @@ def list_images(source: str) -> tuple[str, list[str]]:
         with open(source) as f:
             lines = [line.strip() for line in f if line.strip()]
         paths = sorted({osp.normpath(osp.join(base, line)) for line in lines})
+        if skip:
+            paths = [
+                p
+                for p in paths
+                if not osp.realpath(p).startswith(skip + os.sep)
+            ]
         if not paths:
             return base, []
         # Outputs mirror the paths below their deepest common folder, so

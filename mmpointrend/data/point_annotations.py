@@ -20,18 +20,94 @@ from typing import Any
 import numpy as np
 
 
-def _decode(segmentation: Any, height: int, width: int) -> np.ndarray:
-    """(H, W) uint8 mask of a COCO polygon list or (compressed) RLE."""
+def _decode(
+    segmentation: Any, height: int, width: int, where: str
+) -> np.ndarray:
+    """(H, W) uint8 mask of a COCO polygon list or (compressed) RLE.
+
+    Args:
+        segmentation (Any): The annotation's ``segmentation``.
+        height (int): Image height.
+        width (int): Image width.
+        where (str): ``annotation <id>``, for messages.
+
+    Returns:
+        np.ndarray: The mask.
+
+    Raises:
+        ValueError: Not a polygon list or an RLE of the image's size.
+    """
     from pycocotools import mask as mask_utils
 
     if isinstance(segmentation, list):
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        rle = mask_utils.merge(rles)
-    elif isinstance(segmentation.get('counts'), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
+        if not all(
+            isinstance(poly, list)
+            and len(poly) >= 6
+            and len(poly) % 2 == 0
+            and all(_finite(v) for v in poly)
+            for poly in segmentation
+        ):
+            raise ValueError(
+                f'{where}: a polygon must be a list of at least 3 (x, y) '
+                'pairs, [x1, y1, x2, y2, x3, y3, ...]'
+            )
+        rle = mask_utils.merge(
+            mask_utils.frPyObjects(segmentation, height, width)
+        )
+    elif isinstance(segmentation, dict) and 'counts' in segmentation:
+        size = segmentation.get('size')
+        if list(size or []) != [height, width]:
+            raise ValueError(
+                f'{where}: its RLE has size {size} but the image is '
+                f'[{height}, {width}] (height, width)'
+            )
+        if isinstance(segmentation['counts'], list):
+            rle = mask_utils.frPyObjects(segmentation, height, width)
+        else:
+            rle = segmentation
     else:
-        rle = segmentation
-    return mask_utils.decode(rle)
+        raise ValueError(
+            f'{where}: segmentation must be a list of polygons or an RLE '
+            f'dict with counts and size, got {type(segmentation).__name__}'
+        )
+    mask = mask_utils.decode(rle)
+    if mask.shape[:2] != (height, width):
+        raise ValueError(
+            f'{where}: its mask decodes to {mask.shape[:2]}, not the '
+            f'image size ({height}, {width})'
+        )
+    return mask
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _require(container: dict, key: str, where: str) -> Any:
+    if not isinstance(container, dict) or key not in container:
+        raise ValueError(
+            f'{where} has no "{key}"; is it a COCO instances file?'
+        )
+    return container[key]
+
+
+def _image_size(image: dict) -> tuple[int, int]:
+    where = f'image {image.get("id") if isinstance(image, dict) else image}'
+    height = _require(image, 'height', where)
+    width = _require(image, 'width', where)
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0
+        for v in (height, width)
+    ):
+        raise ValueError(
+            f'{where}: height and width must be positive integers, got '
+            f'{height!r} x {width!r}'
+        )
+    return height, width
 
 
 def sample_point_annotations(
@@ -58,16 +134,20 @@ def sample_point_annotations(
     if num_points < 1:
         raise ValueError(f'num_points must be >= 1, got {num_points}')
     rng = np.random.default_rng(seed)
-    images = {img['id']: img for img in coco['images']}
+    images = {
+        _require(img, 'id', 'an entry of "images"'): img
+        for img in _require(coco, 'images', 'the file')
+    }
     out = {k: v for k, v in coco.items() if k != 'annotations'}
     out = copy.deepcopy(out)
     annotations = []
-    for ann in coco['annotations']:
+    for ann in _require(coco, 'annotations', 'the file'):
         new = {k: v for k, v in ann.items() if k != 'segmentation'}
         annotations.append(new)
         if ann.get('iscrowd', 0):
             continue
-        image = images.get(ann['image_id'])
+        where = f'annotation {ann.get("id")}'
+        image = images.get(_require(ann, 'image_id', where))
         if image is None:
             raise ValueError(
                 f'annotation {ann.get("id")} names image {ann["image_id"]}, '
@@ -78,14 +158,31 @@ def sample_point_annotations(
                 f'annotation {ann.get("id")} has no segmentation to read '
                 'point labels from; point annotations are made from masks'
             )
-        height, width = image['height'], image['width']
-        mask = _decode(ann['segmentation'], height, width)
-        x0, y0, w, h = ann['bbox']
+        height, width = _image_size(image)
+        mask = _decode(ann['segmentation'], height, width, where)
+        bbox = _require(ann, 'bbox', where)
+        if not (
+            isinstance(bbox, list | tuple)
+            and len(bbox) == 4
+            and all(_finite(v) for v in bbox)
+            and bbox[2] >= 0
+            and bbox[3] >= 0
+        ):
+            raise ValueError(
+                f'{where}: bbox must be [x, y, width, height] of finite '
+                f'numbers with width, height >= 0, got {bbox!r}'
+            )
+        x0, y0, w, h = bbox
         # Integer pixels whose cells meet the box, clipped to the image.
         x_lo = max(0, math.floor(x0))
         y_lo = max(0, math.floor(y0))
         x_hi = min(width, max(x_lo + 1, math.ceil(x0 + w)))
         y_hi = min(height, max(y_lo + 1, math.ceil(y0 + h)))
+        if x_lo >= x_hi or y_lo >= y_hi:
+            raise ValueError(
+                f'{where}: bbox {bbox} lies outside its {width}x{height} '
+                'image; fix or drop the annotation'
+            )
         xs = rng.integers(x_lo, x_hi, size=num_points)
         ys = rng.integers(y_lo, y_hi, size=num_points)
         new['point_coords'] = [[int(x), int(y)] for x, y in zip(xs, ys)]

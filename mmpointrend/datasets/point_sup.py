@@ -58,15 +58,89 @@ class PointSupCocoDataset(CocoDataset):
                 raise RuntimeError(
                     'could not match an instance to its annotation'
                 )
-            if 'point_coords' not in ann and not instance['ignore_flag']:
+            coords, labels = _checked_points(ann, self.ann_file)
+            if coords is None and not instance['ignore_flag']:
                 raise KeyError(
                     f'annotation {ann.get("id")} of {self.ann_file} has no '
                     'point_coords; make the file with tools/dataset_converters'
                     '/coco_to_points.py'
                 )
-            instance['point_coords'] = ann.get('point_coords', [])
-            instance['point_labels'] = ann.get('point_labels', [])
+            instance['point_coords'] = coords or []
+            instance['point_labels'] = labels or []
         return info
+
+
+#: Point labels: 1 inside the object, 0 outside. ``-1`` (ignored by the
+#: loss) is also accepted, for points an annotator could not decide.
+POINT_LABELS = (0, 1, -1)
+
+
+def _checked_points(
+    ann: dict, ann_file: str
+) -> tuple[list | None, list | None]:
+    """An annotation's points and labels, validated.
+
+    Args:
+        ann (dict): One COCO annotation.
+        ann_file (str): Its file, for messages.
+
+    Returns:
+        tuple: ``point_coords`` (list of ``[x, y]``) and ``point_labels``
+        (list of ints), or ``(None, None)`` when the object has no points.
+
+    Raises:
+        ValueError: Malformed points or labels; the message names the
+            annotation, the file and the expected form.
+    """
+    where = f'annotation {ann.get("id")} of {ann_file}'
+    has_coords, has_labels = 'point_coords' in ann, 'point_labels' in ann
+    if not has_coords and not has_labels:
+        return None, None
+    if has_coords != has_labels:
+        missing = 'point_labels' if has_coords else 'point_coords'
+        raise ValueError(
+            f'{where} has {"point_coords" if has_coords else "point_labels"}'
+            f' but no {missing}; every annotated point needs both'
+        )
+    coords, labels = ann['point_coords'], ann['point_labels']
+    if not isinstance(labels, list):
+        raise ValueError(
+            f'{where}: point_labels must be a list of 0/1 values, got '
+            f'{type(labels).__name__} {labels!r}'
+        )
+    bad = [
+        v
+        for v in labels
+        if isinstance(v, bool)
+        or not isinstance(v, int)
+        or v not in POINT_LABELS
+    ]
+    if bad:
+        raise ValueError(
+            f'{where}: point_labels must be 1 (inside), 0 (outside) or -1 '
+            f'(ignored), got {bad[:5]!r}'
+        )
+    if not isinstance(coords, list) or not all(
+        isinstance(c, list | tuple)
+        and len(c) == 2
+        and all(
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and np.isfinite(v)
+            for v in c
+        )
+        for c in coords
+    ):
+        raise ValueError(
+            f'{where}: point_coords must be a list of [x, y] pixel '
+            f'coordinates (finite numbers), got {str(coords)[:80]}'
+        )
+    if len(coords) != len(labels):
+        raise ValueError(
+            f'{where} has {len(coords)} point_coords but {len(labels)} '
+            'point_labels; give one label per point'
+        )
+    return coords, labels
 
 
 @TRANSFORMS.register_module()
@@ -86,12 +160,27 @@ class LoadPointAnnotations(BaseTransform):
     """
 
     def __init__(self, num_points: int | None = None) -> None:
+        if num_points is not None and (
+            isinstance(num_points, bool) or not isinstance(num_points, int)
+        ):
+            raise TypeError(
+                'LoadPointAnnotations: num_points must be a whole number of '
+                f'points per object (or None for all), got {num_points!r}'
+            )
         if num_points is not None and num_points < 1:
-            raise ValueError(f'num_points must be >= 1, got {num_points}')
+            raise ValueError(
+                f'LoadPointAnnotations: num_points must be >= 1, got '
+                f'{num_points}'
+            )
         self.num_points = num_points
 
     def transform(self, results: dict) -> dict:
         """Add the point fields.
+
+        Objects keep ``min(num_points, their count)`` points; objects with
+        fewer are padded with ignored points (label ``-1``) so that the
+        image's arrays are rectangular, and the RoI heads pad across images
+        the same way.
 
         Args:
             results (dict): Pipeline results with ``instances``.
@@ -101,32 +190,30 @@ class LoadPointAnnotations(BaseTransform):
             ``gt_point_labels``.
         """
         instances = results.get('instances', [])
-        counts = {len(i.get('point_labels', [])) for i in instances}
-        counts.discard(0)
-        if len(counts) > 1:
-            raise ValueError(
-                f'objects of {results.get("img_path")} have different numbers '
-                f'of points {sorted(counts)}; annotate every object with the '
-                'same number'
+        kept = []
+        for inst in instances:
+            total = len(inst.get('point_labels') or [])
+            keep = (
+                total
+                if self.num_points is None
+                else min(self.num_points, total)
             )
-        total = counts.pop() if counts else 0
-        keep = (
-            total if self.num_points is None else min(self.num_points, total)
-        )
-        coords = np.zeros((len(instances), keep, 2), np.float32)
-        labels = np.full((len(instances), keep), -1, np.int64)
-        for i, inst in enumerate(instances):
-            if not inst.get('point_labels'):
+            kept.append(keep)
+        width = max(kept, default=0)
+        coords = np.zeros((len(instances), width, 2), np.float32)
+        labels = np.full((len(instances), width), -1, np.int64)
+        for i, (inst, keep) in enumerate(zip(instances, kept)):
+            if not keep:
                 continue
             pts = np.asarray(inst['point_coords'], np.float32) + 0.5
             lab = np.asarray(inst['point_labels'], np.int64)
-            if keep < total:
-                pick = np.random.choice(total, keep, replace=False)
+            if keep < len(lab):
+                pick = np.random.choice(len(lab), keep, replace=False)
                 pts, lab = pts[pick], lab[pick]
             x1, y1, x2, y2 = inst['bbox']
             size = np.maximum([x2 - x1, y2 - y1], 1e-6).astype(np.float32)
-            coords[i] = (pts - np.float32([x1, y1])) / size
-            labels[i] = lab
+            coords[i, :keep] = (pts - np.float32([x1, y1])) / size
+            labels[i, :keep] = lab
         results['gt_point_coords'] = coords
         results['gt_point_labels'] = labels
         return results

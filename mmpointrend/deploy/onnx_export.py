@@ -8,9 +8,6 @@ algorithm to keep in step.
 
 from __future__ import annotations
 
-import os
-import os.path as osp
-
 import torch
 from torch import Tensor, nn
 
@@ -169,12 +166,13 @@ def _export(
             f'opset {opset} has no GridSample with bilinear sampling; use '
             'opset >= 16'
         )
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with torch.no_grad():
+    from mmpointrend.utils.ckpt_io import replacing
+
+    with torch.no_grad(), replacing(out, suffix='.onnx') as tmp:
         torch.onnx.export(
             wrapper.eval(),
             (image,),
-            out,
+            tmp,
             dynamo=True,
             opset_version=opset,
             input_names=['image'],

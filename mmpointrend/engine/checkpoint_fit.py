@@ -107,6 +107,29 @@ def _refuse_misfit(
         )
 
 
+def _refuse_foreign_resume(
+    fit: tuple[float, list[str], list[str], list[str]], source: str
+) -> None:
+    """``--resume`` continues the same model: every key must match.
+
+    Without this, a checkpoint of another model gets as far as the
+    optimizer, whose error ("loaded state dict contains a parameter group
+    that doesn't match the size of optimizer's group") names neither file.
+    """
+    share, missing, wrong_shape, unexpected = fit
+    if share == 1.0 and not unexpected:
+        return
+    raise CheckpointMismatchError(
+        f'--resume {source}: it is not a checkpoint of this model '
+        f'({share:.1%} of the weights match; {len(missing)} keys missing, '
+        f'e.g. {_prefixes(missing)}; {len(wrong_shape)} of another shape, '
+        f'e.g. {_prefixes(wrong_shape)}; {len(unexpected)} unexpected, e.g. '
+        f'{_prefixes(unexpected)}). Resume with a checkpoint this config '
+        'wrote (its work_dir), or start from those weights with '
+        '--cfg-options load_from=... instead of --resume.'
+    )
+
+
 def checkpoint_fit(
     model: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
@@ -189,6 +212,8 @@ class CheckpointFitHook(Hook):
             # --tta: the runner loads the weights into the wrapped model.
             model = model.module
         fit = checkpoint_fit(model, state)
+        if getattr(runner, '_resume', False):
+            _refuse_foreign_resume(fit, str(source))
         _refuse_misfit(fit, self.min_fit, str(source))
         share, missing, wrong_shape, _ = fit
         if share < 1.0:

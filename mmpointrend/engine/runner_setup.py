@@ -224,6 +224,7 @@ def run_cli(main: Callable[[], None]) -> None:
         CheckpointMismatchError,
         FileNotFoundError,
         IsADirectoryError,
+        NotADirectoryError,
         ChecksumError,
         DownloadError,
         UsageError,
@@ -234,7 +235,11 @@ def run_cli(main: Callable[[], None]) -> None:
             fail(str(exc))
         raise
     except KeyError as exc:
-        known = ('no mmpointrend counterpart', 'in the mmpointrend model zoo')
+        known = (
+            'no mmpointrend counterpart',
+            'in the mmpointrend model zoo',
+            'index has no model',
+        )
         if any(text in str(exc) for text in known):  # checkpoint, zoo name
             fail(str(exc.args[0]))
         hint = scope_hint(exc)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import os.path as osp
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import torch
@@ -25,52 +26,86 @@ from .checkpoint import (
 _META_KEYS = ('dataset_meta', 'CLASSES', 'PALETTE', 'classes', 'palette')
 
 
-def check_output_path(dst: str, src: str, force: bool) -> None:
+def check_output_path(
+    dst: str, src: str | Sequence[str], force: bool, option: str = 'dst'
+) -> None:
     """Refuse an output path before any work is done.
 
     Args:
         dst (str): Output path.
-        src (str): Input path.
+        src (str | Sequence[str]): The input path(s): never overwritten,
+            even with ``force``.
         force (bool): Overwrite an existing file.
+        option (str): How the user named the output (``dst``, ``--out``),
+            for messages.
 
     Raises:
-        ValueError: ``dst`` is ``src`` or a directory.
+        ValueError: ``dst`` is an input or a directory.
         FileExistsError: ``dst`` exists and ``force`` is False.
     """
-    if osp.abspath(src) == osp.abspath(dst):
-        raise ValueError(
-            'src and dst are the same file; choose another output'
-        )
+    inputs = [src] if isinstance(src, str) else list(src)
+    for path in inputs:
+        if path and (
+            osp.abspath(path) == osp.abspath(dst)
+            or (
+                osp.exists(dst)
+                and osp.exists(path)
+                and osp.samefile(path, dst)
+            )
+        ):
+            raise ValueError(
+                f'{option} {dst} is the input {path}; choose another output '
+                'file (an input is never overwritten)'
+            )
     if osp.isdir(dst):
         raise ValueError(
-            f'{dst} is a directory; give a file name for the output, e.g. '
-            f'{osp.join(dst, "converted.pth")}'
+            f'{option} {dst} is a directory; give the name of a file to '
+            f'write, e.g. {osp.join(dst, "output" + osp.splitext(dst)[1])}'
         )
     if osp.exists(dst) and not force:
-        raise FileExistsError(f'{dst} exists; pass --force to overwrite it')
+        raise FileExistsError(
+            f'{option} {dst} exists; pass --force to overwrite it'
+        )
 
 
-def write_atomically(dst: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``dst`` through a temporary file in its folder and a rename.
+@contextlib.contextmanager
+def replacing(dst: str, suffix: str = '') -> Iterator[str]:
+    """A temporary path beside ``dst`` that becomes ``dst`` on success.
 
-    An interrupted run never leaves a partial ``dst`` (nor a stray
-    temporary file).
+    For writers that take a path (``torch.onnx.export``, image encoders):
+    an interrupted or failed write never leaves a partial ``dst`` (nor a
+    stray temporary file), and an existing ``dst`` stays as it was.
 
     Args:
         dst (str): Output path.
-        write (Callable): Writes the content to the open binary file.
+        suffix (str): Suffix of the temporary name (some writers choose
+            the format by it, e.g. ``.onnx``).
+
+    Yields:
+        str: The temporary path to write.
     """
     folder = osp.dirname(osp.abspath(dst))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.converting-', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix='.writing-', suffix=suffix, dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
+        yield tmp
         os.replace(tmp, dst)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_atomically(dst: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``dst`` through a temporary file in its folder and a rename.
+
+    Args:
+        dst (str): Output path.
+        write (Callable): Writes the content to the open binary file.
+    """
+    with replacing(dst) as tmp, open(tmp, 'wb') as f:
+        write(f)
 
 
 def save_converted(

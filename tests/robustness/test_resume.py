@@ -197,3 +197,31 @@ def test_checkpoint_of_the_wrong_task_is_an_error(data_root, tmp_path):
     )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert 'fits only 0.0%' in proc.stderr and 'model.backbone' in proc.stderr
+
+
+def test_resume_with_another_models_checkpoint_is_named(data_root, tmp_path):
+    """Another model's checkpoint (another point head) is named.
+
+    It fits the misfit threshold, so without the check it reached MMEngine's
+    optimizer-group error, which names no file.
+    """
+    work = str(tmp_path / 'other')
+    args = _train_args(data_root, work)
+    args[args.index(f'train_cfg.max_iters={MAX_ITERS}')] = (
+        'train_cfg.max_iters=1'
+    )
+    proc = run_tool(
+        *args,
+        'default_hooks.checkpoint.interval=1',
+        'model.decode_head.1.num_fcs=2',
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    other = osp.join(work, 'iter_1.pth')
+    proc = run_tool(
+        *_train_args(data_root, str(tmp_path / 'mine')), '--resume', other
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f'--resume {other}' in proc.stderr
+    assert 'not a checkpoint of this model' in proc.stderr
+    assert 'decode_head.1' in proc.stderr and 'load_from' in proc.stderr
+    assert "doesn't match the size of optimizer" not in proc.stderr

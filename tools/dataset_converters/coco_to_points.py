@@ -15,13 +15,12 @@ Example (COCO train2017, 10 points per object, detectron2's seed)::
 
 import argparse
 import json
-import os.path as osp
 
 from mmpointrend.data.point_annotations import (
     sample_point_annotations,
     summarize_point_annotations,
 )
-from mmpointrend.utils.ckpt_io import write_atomically
+from mmpointrend.utils.ckpt_io import check_output_path, write_atomically
 
 
 def main() -> None:
@@ -34,15 +33,15 @@ def main() -> None:
         '--force', action='store_true', help='overwrite an existing dst'
     )
     args = parser.parse_args()
-    if osp.abspath(args.src) == osp.abspath(args.dst):
-        raise SystemExit('error: dst is src; write the points to a new file')
-    if osp.exists(args.dst) and not args.force:
-        raise SystemExit(
-            f'error: {args.dst} exists; pass --force to overwrite it'
-        )
-    with open(args.src) as f:
-        coco = json.load(f)
-    points = sample_point_annotations(coco, args.num_points, args.seed)
+    try:
+        check_output_path(args.dst, args.src, args.force)
+        with open(args.src, encoding='utf-8') as f:
+            coco = json.load(f)
+        if not isinstance(coco, dict):
+            raise ValueError('expected a COCO instances object at the top')
+        points = sample_point_annotations(coco, args.num_points, args.seed)
+    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise SystemExit(f'error: {args.src}: {exc}') from None
     text = json.dumps(points).encode()
     write_atomically(args.dst, lambda f: f.write(text))
     stats = summarize_point_annotations(points)

@@ -58,8 +58,30 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='run the file in onnxruntime on a random image and compare',
     )
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite an existing --out'
+    )
     add_trust_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.shape) < 1:
+        parser.error(
+            f'--shape {args.shape[0]} {args.shape[1]}: height and width must '
+            'be positive pixel counts, e.g. --shape 512 512'
+        )
+    if args.max_points is not None and args.max_points < 1:
+        parser.error(f'--max-points must be >= 1, got {args.max_points}')
+    from mmpointrend.utils.ckpt_io import check_output_path
+
+    try:  # before the model is built: nothing is lost on a bad --out
+        check_output_path(
+            args.out,
+            [args.config, args.checkpoint or ''],
+            args.force,
+            option='--out',
+        )
+    except (ValueError, FileExistsError) as exc:
+        parser.error(str(exc))
+    return args
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from mmpointrend.registry import MODELS, TASK_UTILS
 from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
+from mmpointrend.utils.validation import check_counts, check_positive_ints
 
 from ..utils.point_features import point_labels, point_sample
 from ..utils.point_mlp import PointMLP
@@ -88,6 +89,12 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             [in_channels] if isinstance(in_channels, int) else in_channels
         )
         in_index = [in_index] if isinstance(in_index, int) else in_index
+        check_positive_ints(
+            'PointRendSemSegHead',
+            channels=channels,
+            num_classes=num_classes,
+        )
+        check_counts('PointRendSemSegHead', num_fcs=num_fcs)
         if kwargs.get('align_corners', False):
             raise ValueError(
                 'PointRendSemSegHead supports only align_corners=False: point '

@@ -53,6 +53,11 @@ def annotated_points(
         lab[((rel < 0) | (rel > 1)).any(-1)] = -1
         rels.append(rel)
         labels.append(lab)
+    # Images may carry different numbers of points (LoadPointAnnotations
+    # keeps min(num_points, annotated) per object): pad with ignored points.
+    width = max(lab.shape[1] for lab in labels)
+    rels = [F.pad(r, (0, 0, 0, width - r.shape[1]), value=0.5) for r in rels]
+    labels = [F.pad(lb, (0, width - lb.shape[1]), value=-1) for lb in labels]
     return torch.cat(rels), torch.cat(labels)
 
 

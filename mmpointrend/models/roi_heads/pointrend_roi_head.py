@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType
+from mmpointrend.utils.validation import check_cfg_keys
 
 from ..utils.point_features import (
     class_channel,
@@ -96,6 +97,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
                 'mask_head and mask_roi_extractor'
             )
         self.point_head = point
+        self._check_cfg_keys()
         if fine_feat_index is None:
             fine_feat_index = range(self.mask_roi_extractor.num_inputs)
             fine_feat_strides = self.mask_roi_extractor.featmap_strides
@@ -146,6 +148,42 @@ class PointRendMaskRoIHead(StandardRoIHead):
             dict: ``kwargs`` (unchanged here).
         """
         return kwargs
+
+    #: ``train_cfg.rcnn`` keys mmdet's RoI heads read.
+    TRAIN_CFG_KEYS = (
+        'assigner',
+        'sampler',
+        'mask_size',
+        'pos_weight',
+        'debug',
+    )
+    #: ``test_cfg.rcnn`` keys mmdet's heads read, then the renderer's.
+    TEST_CFG_KEYS = (
+        'score_thr',
+        'nms',
+        'max_per_img',
+        'mask_thr_binary',
+    ) + tuple(key for _, key in SubdivisionSettings.CFG_KEYS)
+
+    def _check_cfg_keys(self) -> None:
+        """Refuse misspelt ``train_cfg.rcnn`` / ``test_cfg.rcnn`` keys."""
+        moved = {'num_points', 'oversample_ratio', 'importance_sample_ratio'}
+        legacy = sorted(moved & set(self.train_cfg or {}))
+        if legacy:
+            raise ValueError(
+                f'model.train_cfg.rcnn has mmdet-style keys {legacy}; in '
+                'mmpointrend they belong to the point head: set '
+                'roi_head.point_head.point_sampler=dict(type='
+                "'mmpointrend.UncertaintyPointSampler', num_points=..., "
+                'oversample_ratio=..., importance_sample_ratio=...) and '
+                'remove them from train_cfg.rcnn'
+            )
+        check_cfg_keys(
+            self.train_cfg, self.TRAIN_CFG_KEYS, 'model.train_cfg.rcnn'
+        )
+        check_cfg_keys(
+            self.test_cfg, self.TEST_CFG_KEYS, 'model.test_cfg.rcnn'
+        )
 
     def _check_point_head(self) -> None:
         """The coarse head's channels must be the point head's input."""

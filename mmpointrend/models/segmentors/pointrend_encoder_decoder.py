@@ -10,8 +10,10 @@ from torch import Tensor
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
+from mmpointrend.utils.validation import check_cfg_keys
 
 from ..decode_heads.pointrend_sem_seg_head import PointRendSemSegHead
+from ..utils.subdivision import SubdivisionSettings
 
 #: mmseg keeps the training sampler's settings in the segmentor's train_cfg;
 #: here the sampler is a component of the point head.
@@ -101,6 +103,15 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
                 'oversample_ratio=..., importance_sample_ratio=...) and '
                 'remove them from train_cfg'
             )
+        # mmseg reads train_cfg only in its PointHead (whose keys moved to
+        # the point sampler, above) and test_cfg's mode and window.
+        check_cfg_keys(train_cfg, (), 'model.train_cfg')
+        check_cfg_keys(
+            test_cfg,
+            ('mode', 'crop_size', 'stride')
+            + tuple(key for _, key in SubdivisionSettings.CFG_KEYS),
+            'model.test_cfg',
+        )
         # mmseg reads test_cfg by attribute (test_cfg.mode).
         test_cfg = ConfigDict(test_cfg or {})
         test_cfg.setdefault('mode', 'whole')
@@ -138,6 +149,7 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
                 f'point num_classes={point.num_classes}, out_channels='
                 f'{point.out_channels}. Set the same values on both.'
             )
+        self._check_neck_channels()
         # mmseg's postprocess_result reads ``self.decode_head.threshold``
         # (binary mode); here decode_head is a ModuleList, so mirror it.
         self.decode_head.threshold = point.threshold
@@ -151,6 +163,31 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
             # In place on every 4-d parameter and buffer: initialisation and
             # checkpoint loading copy into them and keep the layout.
             self.to(memory_format=torch.channels_last)
+
+    def _check_neck_channels(self) -> None:
+        """Both heads must read the channel count the neck writes.
+
+        Otherwise the first forward fails inside a convolution with a
+        shape error that names no config key.
+        """
+        neck_out = (
+            getattr(self.neck, 'out_channels', None)
+            if (self.with_neck)
+            else None
+        )
+        if not isinstance(neck_out, int):
+            return
+        for i, head in enumerate(self.decode_head):
+            given = head.in_channels
+            given = [given] if isinstance(given, int) else list(given)
+            if any(c != neck_out for c in given):
+                raise ValueError(
+                    f'decode_head[{i}] ({type(head).__name__}) has '
+                    f'in_channels={head.in_channels} but the neck '
+                    f'({type(self.neck).__name__}) outputs {neck_out} '
+                    f'channels per level; set decode_head[{i}].in_channels '
+                    f'to {neck_out} for each level it reads'
+                )
 
     def extract_feat(self, inputs: Tensor) -> list[Tensor]:
         """Backbone (and neck) features, NHWC with ``channels_last``.

@@ -229,6 +229,11 @@ def paste_masks_into_image(
         & (boxes[:, 1] < img_h)
     )
     keep = inside.nonzero()[:, 0]
+    if keep.numel() == 0:
+        # split() of an empty index gives one empty chunk, which mmdet's
+        # paste cannot take (it reduces over the boxes).
+        results.masks = masks
+        return
     if probs.device.type == 'cpu':
         # One box at a time touches only its own window of the image.
         chunks = keep.split(1)

@@ -19,7 +19,11 @@ from torch import Tensor, nn
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import OptConfigType, OptMultiConfig
-from mmpointrend.utils.validation import check_positive_ints
+from mmpointrend.utils.validation import (
+    check_counts,
+    check_non_negative,
+    check_positive_ints,
+)
 
 from ...utils.point_features import class_channel
 from .coarse_mask_head import PointRendCoarseMaskHead
@@ -118,6 +122,10 @@ class ImplicitPointHead(BaseModule):
             fc_channels=fc_channels,
             num_train_points=num_train_points,
         )
+        check_counts('ImplicitPointHead', num_fcs=num_fcs)
+        check_non_negative('ImplicitPointHead', params_l2=params_l2)
+        if image_features:
+            check_positive_ints('ImplicitPointHead', in_channels=in_channels)
         if not (image_features or positional_encoding):
             raise ValueError(
                 'ImplicitPointHead needs image_features or '
