@@ -56,6 +56,11 @@ def _roi_head(spec):
 
 @pytest.fixture(scope='module')
 def heads():
+    return build_heads()
+
+
+def build_heads():
+    """Mmdet's RoI head and ours with the same (converted) weights, eval."""
     torch.manual_seed(0)
     ref = _roi_head(REF)
     ref.init_weights()

@@ -36,6 +36,11 @@ def _build(path, num_points):
 
 @pytest.fixture(scope='module')
 def models():
+    return build_models()
+
+
+def build_models():
+    """Mmseg's model and ours with the same (converted) weights, eval."""
     torch.manual_seed(0)
     ref = _build(
         'mmseg::point_rend/pointrend_r50_4xb2-80k_cityscapes-512x1024.py', 8196

@@ -4,6 +4,9 @@
 #                                              the embedded synthetic dataset
 #   bash tools/run.sh test [pytest args]       set up, then run the test suite
 #   bash tools/run.sh setup                    only set up the environment
+#   bash tools/run.sh setup --wheelhouse DIR   offline: install everything but
+#                                              torch from a folder of wheels
+#                                              (tools/misc/fill_wheelhouse.sh)
 #
 # Set-up is idempotent. Inside an active virtualenv/conda env it installs
 # there (GPU users: install your CUDA build of torch first, it is kept).
@@ -39,13 +42,47 @@ pick_python() {
   PY="$venv/bin/python"
 }
 
+setup_offline() {
+  # Everything from DIR, nothing from an index; the installed torch is kept.
+  local dir="$1"
+  [ -d "$dir" ] || { log "--wheelhouse $dir: no such folder"; exit 2; }
+  dir="$(cd "$dir" && pwd)"
+  pick_python
+  if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+    log "no torch in $PY: install your torch build first (it is kept)"
+    exit 1
+  fi
+  log "installing from $dir (no index), keeping torch $("$PY" -c 'import torch; print(torch.__version__)')"
+  local pip=("$PY" -m pip install --disable-pip-version-check -q --no-index --find-links "$dir")
+  "${pip[@]}" 'setuptools>=77,<81' wheel
+  "${pip[@]}" mmcv==2.1.0 mmengine==0.10.7 mmsegmentation==1.2.2 mmdet==3.3.0 \
+    numpy pycocotools ftfy regex
+  "${pip[@]}" --no-deps openmim==0.3.9
+  "${pip[@]}" -r "$REPO/requirements/mim.txt"
+  local extras=export
+  if ls "$dir"/pytest-*.whl >/dev/null 2>&1; then
+    extras=tests,export
+    ! ls "$dir"/stardist-*.whl >/dev/null 2>&1 || "${pip[@]}" --no-deps stardist==0.9.2
+  fi
+  "${pip[@]}" --no-build-isolation -e "$REPO[$extras]"
+  "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet'
+  local stamp want
+  stamp_paths
+  echo "$want" > "$stamp"
+  log "environment ready (offline): $PY"
+}
+
+# The set-up is redone when the requirements, the package metadata or this
+# script change; the stamp lives in the environment.
+stamp_paths() {
+  stamp="$("$PY" -c 'import sys; print(sys.prefix)')/.mmpointrend-setup"
+  want="$(cat "$REPO/requirements/"*.txt "$REPO/pyproject.toml" "$REPO/tools/run.sh" | sha256sum | cut -c1-16)"
+}
+
 setup_env() {
   pick_python
-  local stamp_dir
-  stamp_dir="$("$PY" -c 'import sys; print(sys.prefix)')"
-  local stamp="$stamp_dir/.mmpointrend-setup"
-  local want
-  want="$(cat "$REPO/requirements/"*.txt "$REPO/pyproject.toml" "$REPO/tools/run.sh" | sha256sum | cut -c1-16)"
+  local stamp want
+  stamp_paths
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
      && "$PY" -c 'import mmpointrend, mmcv.ops, mmseg, mmdet' >/dev/null 2>&1; then
     return
@@ -86,7 +123,14 @@ EOF
 
 case "$cmd" in
   setup)
-    setup_env
+    if [ "${1:-}" = "--wheelhouse" ]; then
+      [ $# -ge 2 ] || { log "usage: bash tools/run.sh setup --wheelhouse DIR"; exit 2; }
+      setup_offline "$2"
+    elif [ $# -gt 0 ]; then
+      log "unknown setup option $1 (only --wheelhouse DIR)"; exit 2
+    else
+      setup_env
+    fi
     ;;
   test)
     setup_env
