@@ -26,8 +26,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmpointrend import visualization as vis  # noqa: E402
 from mmpointrend.apis import PointRendInferencer  # noqa: E402
+from mmpointrend.checkpoint.cli import add_trust_argument  # noqa: E402
 from mmpointrend.engine.runner_setup import run_cli  # noqa: E402
-from mmpointrend.utils.ckpt_io import add_trust_argument  # noqa: E402
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 

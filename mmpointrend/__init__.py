@@ -1,12 +1,13 @@
 """mmpointrend: PointRend components for mmsegmentation and mmdetection."""
 
-from .utils.checkpoint import register_checkpoint_loaders
+from .checkpoint import register_checkpoint_loaders
 from .version import __version__
 
 # MMEngine 0.10.7 loads local files with torch.load's default (weights-only
-# since torch 2.6, which rejects MMEngine's own checkpoints) and URLs with a
-# full unpickle. Route both through the safe loader: MMEngine checkpoints
-# load, and no file runs code without the user's explicit opt-in.
+# since torch 2.6, which rejects MMEngine's own checkpoints) and URLs and
+# named schemes (open-mmlab://, mmcls://, ...) with a full unpickle. Route
+# every scheme through the safe loader: MMEngine checkpoints load, and no
+# file runs code without the user's explicit opt-in.
 register_checkpoint_loaders()
 
 

@@ -29,7 +29,7 @@ def run_tool(script, *args):
     )
 
 
-#: Inverse of mmpointrend.converters' rules: our keys in the key layout of
+#: Inverse of mmpointrend.checkpoint.foreign' rules: our keys in the key layout of
 #: mmseg's PointHead / mmdet's PointRendRoIHead (test inputs in the
 #: publishers' formats).
 _FOREIGN_RULES = {
@@ -75,7 +75,7 @@ def to_detectron2_layout(state: dict) -> dict:
     """
     import re
 
-    from mmpointrend.converters import _D2_FIXED
+    from mmpointrend.checkpoint.foreign import _D2_FIXED
 
     inverse = {ours: theirs for theirs, ours in _D2_FIXED.items()}
 

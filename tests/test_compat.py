@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import run_tool
 
-from mmpointrend.converters import convert_mmseg_pointrend
+from mmpointrend.checkpoint.foreign import convert_mmseg_pointrend
 
 
 def test_cpu_launcher_refuses_slurm_without_cuda():

@@ -10,7 +10,7 @@ from conftest import run_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmpointrend.converters import (
+from mmpointrend.checkpoint.foreign import (
     convert_detectron2_pointrend,
     convert_mmdet_pointrend,
 )
@@ -251,7 +251,7 @@ def test_foreign_checkpoints_convert_on_load(detector, tmp_path):
     """Published detectron2 pickles (current and pre-Nov-2020) load as is."""
     import re
 
-    from mmpointrend.utils.checkpoint import load_from_safe_local
+    from mmpointrend.checkpoint.schemes import load_from_safe_local
 
     weights = detectron2_r50_fpn_pointrend()
     expected, _ = convert_detectron2_pointrend(weights)
@@ -298,7 +298,7 @@ def test_detectron2_semantic_pickle_loads_strictly(tmp_path):
     """
     from mmseg.registry import MODELS
 
-    from mmpointrend.utils.checkpoint import load_from_safe_local
+    from mmpointrend.checkpoint.schemes import load_from_safe_local
 
     init_default_scope('mmseg')
     cfg = Config.fromfile(D2_SEMANTIC_CONFIG)

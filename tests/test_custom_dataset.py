@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import pytest
 
+from mmpointrend.checkpoint.loading import load_checkpoint_file
 from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.utils.checkpoint import load_checkpoint_file
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEM = 'configs/custom_dataset/pointrend_fpn_r18-slim_2xb4-600_my-dataset-256x256.py'

@@ -27,9 +27,9 @@ from conftest import (
     to_foreign_layout,
 )
 
-from mmpointrend import hub
 from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.apis import inference_model, init_model
+from mmpointrend.checkpoint import zoo as hub
 from mmpointrend.data import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -300,7 +300,7 @@ def test_non_zoo_url_is_checked_before_it_is_cached(
     """
     from mmengine.runner.checkpoint import _load_checkpoint
 
-    from mmpointrend.utils import CorruptCheckpointError
+    from mmpointrend.checkpoint import CorruptCheckpointError
 
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     cache = tmp_path / 'torch' / 'hub' / 'checkpoints'

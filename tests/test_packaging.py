@@ -19,7 +19,7 @@ import zipfile
 import pytest
 import yaml
 
-from mmpointrend import hub
+from mmpointrend.checkpoint import zoo as hub
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow

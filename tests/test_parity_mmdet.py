@@ -32,7 +32,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmpointrend.apis import resolve_config
-from mmpointrend.converters import convert_mmdet_pointrend
+from mmpointrend.checkpoint.foreign import convert_mmdet_pointrend
 from mmpointrend.models.utils import neg_abs_logit
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

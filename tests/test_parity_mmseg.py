@@ -21,7 +21,7 @@ from _oracles import (
 )
 
 from mmpointrend.apis import build_model as build_model_from_config
-from mmpointrend.converters import convert_mmseg_pointrend
+from mmpointrend.checkpoint.foreign import convert_mmseg_pointrend
 from mmpointrend.models.utils import semantic_uncertainty
 from mmpointrend.testing import demo_seg_batch
 

@@ -29,12 +29,12 @@ from mmpointrend.apis.folder_inference import (
     list_images,
     write_summary,
 )
+from mmpointrend.checkpoint.cli import add_trust_argument
 from mmpointrend.engine.runner_setup import (
     die_with_parent,
     finish_distributed,
     run_cli,
 )
-from mmpointrend.utils.ckpt_io import add_trust_argument
 from mmpointrend.utils.compat import init_cpu_distributed
 
 

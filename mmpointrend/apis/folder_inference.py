@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mmpointrend.utils.ckpt_io import write_atomically
+from mmpointrend.checkpoint.io import write_atomically
 
 #: File endings read as images (lower case).
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -182,12 +182,7 @@ def _write_complete(dst: str, data: bytes) -> None:
     A fixed temporary name (one image, one process) lets a restarted job
     delete what a killed one left half-written.
     """
-    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    with open(dst + PARTIAL, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(dst + PARTIAL, dst)
+    write_atomically(dst, lambda f: f.write(data), dst + PARTIAL, fsync=True)
 
 
 @dataclass

@@ -12,8 +12,8 @@ import numpy as np
 from mmengine.config import Config
 from torch import nn
 
-from mmpointrend import hub
-from mmpointrend.engine.checkpoint_fit import load_checked_checkpoint
+from mmpointrend.checkpoint import zoo as hub
+from mmpointrend.checkpoint.fit import load_checked_checkpoint
 
 ImageType = Union[str, np.ndarray]
 

@@ -14,8 +14,8 @@ from mmengine.config import Config
 from mmseg.apis import MMSegInferencer
 from torch import nn
 
-from mmpointrend import hub
-from mmpointrend.engine.checkpoint_fit import check_checkpoint_fit
+from mmpointrend.checkpoint import zoo as hub
+from mmpointrend.checkpoint.fit import check_checkpoint_fit
 
 from .inference import config_dataset_meta
 

@@ -166,7 +166,7 @@ def _export(
             f'opset {opset} has no GridSample with bilinear sampling; use '
             'opset >= 16'
         )
-    from mmpointrend.utils.ckpt_io import replacing
+    from mmpointrend.checkpoint.io import replacing
 
     with torch.no_grad(), replacing(out, suffix='.onnx') as tmp:
         torch.onnx.export(

@@ -1,11 +1,12 @@
 """Runner extensions: checkpoint checks, exact resume, CPU mixed precision."""
 
-from .checkpoint_fit import (
+from mmpointrend.checkpoint.fit import (
     DEFAULT_MIN_FIT,
-    CheckpointFitHook,
     CheckpointMismatchError,
     check_checkpoint_fit,
 )
+
+from .checkpoint_fit import CheckpointFitHook
 from .optim_wrapper import CPUAutocastOptimWrapper
 from .random_state import (
     RandomStateHook,

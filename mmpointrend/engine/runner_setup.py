@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from mmengine.config import Config, DictAction
 
-from mmpointrend.utils.ckpt_io import add_trust_argument
+from mmpointrend.checkpoint.cli import add_trust_argument
 from mmpointrend.utils.compat import init_cpu_distributed
 
 
@@ -203,13 +203,13 @@ def run_cli(main: Callable[[], None]) -> None:
     """
     import sys
 
-    from mmpointrend.engine import CheckpointMismatchError
-    from mmpointrend.hub import ChecksumError, DownloadError
-    from mmpointrend.utils.checkpoint import (
+    from mmpointrend.checkpoint.loading import (
         CorruptCheckpointError,
         UnsafeCheckpointError,
         trust_requested,
     )
+    from mmpointrend.checkpoint.zoo import ChecksumError, DownloadError
+    from mmpointrend.engine import CheckpointMismatchError
 
     def fail(message: str) -> None:
         print(f'error: {message}', file=sys.stderr)

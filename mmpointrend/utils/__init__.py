@@ -1,25 +1,8 @@
-"""Utilities: safe checkpoint loading, typing aliases, compatibility."""
+"""Utilities: typing aliases, build-time validation, compatibility.
 
-from .checkpoint import (
-    TRUST_ENV,
-    CorruptCheckpointError,
-    UnsafeCheckpointError,
-    load_checkpoint_file,
-    load_weights_pickle,
-    register_checkpoint_loaders,
-    trust_requested,
-    trusted_checkpoints,
-)
+Checkpoint reading and writing live in :mod:`mmpointrend.checkpoint`.
+"""
+
 from .compat import init_cpu_distributed
 
-__all__ = [
-    'TRUST_ENV',
-    'CorruptCheckpointError',
-    'UnsafeCheckpointError',
-    'init_cpu_distributed',
-    'load_checkpoint_file',
-    'load_weights_pickle',
-    'register_checkpoint_loaders',
-    'trust_requested',
-    'trusted_checkpoints',
-]
+__all__ = ['init_cpu_distributed']

@@ -4,7 +4,7 @@ MMEngine's ``pytorch`` launcher calls ``torch.cuda.set_device`` even on
 machines without CUDA; :func:`init_cpu_distributed` sets up a gloo process
 group first so that MMEngine skips its own initialisation. (Checkpoint
 loading under torch's ``weights_only`` default is handled by
-:mod:`mmpointrend.utils.checkpoint`.) No file in site-packages is touched.
+:mod:`mmpointrend.checkpoint.loading`.) No file in site-packages is touched.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def _two_nodes(cmd_for_rank, timeout=600):
 
 
 def _weights(path):
-    from mmpointrend.utils.checkpoint import load_checkpoint_file
+    from mmpointrend.checkpoint.loading import load_checkpoint_file
 
     return load_checkpoint_file(path, map_location='cpu')['state_dict']
 

@@ -23,8 +23,8 @@ from mmengine.runner.checkpoint import (
 from payloads import SEM_CONFIG, data_options, run_tool, write_malicious
 
 import mmpointrend  # noqa: F401
-from mmpointrend.utils import UnsafeCheckpointError
-from mmpointrend.utils.checkpoint import (
+from mmpointrend.checkpoint import UnsafeCheckpointError
+from mmpointrend.checkpoint.schemes import (
     SAFE_SCHEMES,
     register_checkpoint_loaders,
 )
@@ -60,7 +60,7 @@ def test_every_registered_scheme_is_ours():
     assert MMENGINE_PREFIXES <= set(schemes), set(schemes)
     assert set(SAFE_SCHEMES) == MMENGINE_PREFIXES
     for prefix, loader in schemes.items():
-        assert loader.__module__ == 'mmpointrend.utils.checkpoint', (
+        assert loader.__module__ == 'mmpointrend.checkpoint.schemes', (
             f'scheme {prefix!r} loads through {loader.__module__}.'
             f'{loader.__name__}, not the safe loader'
         )
@@ -79,7 +79,7 @@ def test_a_scheme_registered_later_is_forced_weights_only(tmp_path, marker):
         CheckpointLoader.register_scheme('someone://', load_from_someone)
         register_checkpoint_loaders()  # what every mmpointrend entry runs
         loader = CheckpointLoader._schemes['someone://']
-        assert loader.__module__ == 'mmpointrend.utils.checkpoint'
+        assert loader.__module__ == 'mmpointrend.checkpoint.schemes'
         with pytest.raises(UnsafeCheckpointError, match='posix.system'):
             _load_checkpoint('someone://x', map_location='cpu')
     finally:

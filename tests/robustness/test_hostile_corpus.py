@@ -17,7 +17,7 @@ from hostile import write_corpus
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import mmpointrend  # noqa: F401  (registers the loaders)
-from mmpointrend.utils import (
+from mmpointrend.checkpoint import (
     CorruptCheckpointError,
     UnsafeCheckpointError,
     load_checkpoint_file,

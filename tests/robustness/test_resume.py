@@ -19,7 +19,7 @@ import pytest
 import torch
 from payloads import INS_CONFIG, ROOT, SEM_CONFIG, data_options, run_tool
 
-from mmpointrend.utils import load_checkpoint_file
+from mmpointrend.checkpoint import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,7 @@ from payloads import (
 )
 
 import mmpointrend  # noqa: F401  (registers the loaders)
-from mmpointrend.utils import (
+from mmpointrend.checkpoint import (
     TRUST_ENV,
     CorruptCheckpointError,
     UnsafeCheckpointError,

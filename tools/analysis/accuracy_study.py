@@ -42,6 +42,7 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from mmpointrend.checkpoint.io import write_atomically  # noqa: E402
 from tools.analysis.accuracy_report import (  # noqa: E402
     EXPERIMENTS,
     Experiment,
@@ -86,9 +87,8 @@ def prepare_point_annotations(root: str, num_points: int) -> None:
     with open(osp.join(ann, 'instances_train.json')) as f:
         coco = json.load(f)
     points = sample_point_annotations(coco, num_points=num_points)
-    with open(dst + '.tmp', 'w') as f:
-        json.dump(points, f)
-    os.replace(dst + '.tmp', dst)
+    text = json.dumps(points).encode()
+    write_atomically(dst, lambda f: f.write(text))
 
 
 def run_options(exp: Experiment, data_root: str, seed: int, iters: int):
@@ -299,10 +299,8 @@ def main() -> None:
         results = [
             r for r in results if not all(r[k] == v for k, v in key.items())
         ] + [key | {'metrics': metrics}]
-        tmp = store + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, store)
+        text = json.dumps(results, indent=1).encode()
+        write_atomically(store, lambda f, text=text: f.write(text))
         render(results)
     plots = render(results)
     print(f'wrote {out} and {", ".join(plots)}')

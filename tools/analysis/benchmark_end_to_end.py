@@ -72,7 +72,7 @@ def _build(spec: str, overrides: dict, device: str):
 
 
 def _semantic_model(name: str, device: str):
-    from mmpointrend.converters import convert_mmseg_pointrend
+    from mmpointrend.checkpoint.foreign import convert_mmseg_pointrend
 
     points = {'model.test_cfg.subdivision_num_points': 8192}
     ref = _build(SEMANTIC['mmseg PointRend'], points, device)
@@ -95,7 +95,7 @@ def _semantic_model(name: str, device: str):
 
 
 def _instance_model(name: str, device: str, small: bool = False):
-    from mmpointrend.converters import convert_mmdet_pointrend
+    from mmpointrend.checkpoint.foreign import convert_mmdet_pointrend
 
     every_box = {'model.test_cfg.rcnn.score_thr': 0.0}
     if small:

@@ -68,7 +68,7 @@ def build_roi_head(spec: str, device: str):
 
 def paired_heads(device: str):
     """The RoI heads of mmdet and mmpointrend with the same weights."""
-    from mmpointrend.converters import convert_mmdet_pointrend
+    from mmpointrend.checkpoint.foreign import convert_mmdet_pointrend
 
     ref = build_roi_head(REF, device)
     ours = build_roi_head(OURS, device)

@@ -70,7 +70,7 @@ def _build(path: str, device: str):
 
 def _paired_models(device: str):
     """Mmseg's SemanticFPN+PointRend and ours with the same weights."""
-    from mmpointrend.converters import convert_mmseg_pointrend
+    from mmpointrend.checkpoint.foreign import convert_mmseg_pointrend
 
     ref = _build(MMSEG_POINTREND, device)
     ours = _build(FPN_POINTREND, device)

@@ -16,11 +16,11 @@ Example (COCO train2017, 10 points per object, detectron2's seed)::
 import argparse
 import json
 
+from mmpointrend.checkpoint.io import check_output_path, write_atomically
 from mmpointrend.data.point_annotations import (
     sample_point_annotations,
     summarize_point_annotations,
 )
-from mmpointrend.utils.ckpt_io import check_output_path, write_atomically
 
 
 def main() -> None:

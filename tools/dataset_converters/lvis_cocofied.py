@@ -11,12 +11,12 @@ import sys
 
 from mmdet.datasets import CocoDataset
 
-from mmpointrend.data.lvis_cocofied import cocofy_lvis
-from mmpointrend.utils.ckpt_io import (
+from mmpointrend.checkpoint.io import (
     check_output_path,
     src_dst_parser,
     write_atomically,
 )
+from mmpointrend.data.lvis_cocofied import cocofy_lvis
 
 
 def main() -> None:

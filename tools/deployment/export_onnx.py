@@ -26,7 +26,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmpointrend.utils.ckpt_io import add_trust_argument
+    from mmpointrend.checkpoint.cli import add_trust_argument
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='config file or model-zoo name')
@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         )
     if args.max_points is not None and args.max_points < 1:
         parser.error(f'--max-points must be >= 1, got {args.max_points}')
-    from mmpointrend.utils.ckpt_io import check_output_path
+    from mmpointrend.checkpoint.io import check_output_path
 
     try:  # before the model is built: nothing is lost on a bad --out
         check_output_path(

@@ -12,7 +12,7 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from mmpointrend import hub  # noqa: E402
+from mmpointrend.checkpoint import zoo as hub  # noqa: E402
 
 OUT = osp.join(ROOT, 'docs', 'model_zoo.md')
 

@@ -10,8 +10,8 @@ Example:
         model_final_edd263.pkl pointrend_r50_fpn_3x_coco_d2.pth
 """
 
-from mmpointrend.converters import convert_detectron2_pointrend
-from mmpointrend.utils.ckpt_io import convert_checkpoint_cli
+from mmpointrend.checkpoint.cli import convert_checkpoint_cli
+from mmpointrend.checkpoint.foreign import convert_detectron2_pointrend
 
 if __name__ == '__main__':
     convert_checkpoint_cli(

@@ -6,8 +6,8 @@ Example:
         pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco_mmpointrend.pth
 """
 
-from mmpointrend.converters import convert_mmdet_pointrend
-from mmpointrend.utils.ckpt_io import convert_checkpoint_cli
+from mmpointrend.checkpoint.cli import convert_checkpoint_cli
+from mmpointrend.checkpoint.foreign import convert_mmdet_pointrend
 
 if __name__ == '__main__':
     convert_checkpoint_cli(__doc__.splitlines()[0], convert_mmdet_pointrend)

@@ -23,8 +23,8 @@ import numpy as np
 from mmengine.config import DictAction
 
 from mmpointrend import visualization as vis
+from mmpointrend.checkpoint.cli import add_trust_argument
 from mmpointrend.engine.runner_setup import run_cli
-from mmpointrend.utils.ckpt_io import add_trust_argument
 
 
 def main() -> None:

@@ -1,136 +1,21 @@
-"""Command line and safe writing shared by the converter tools."""
+"""Command-line pieces of the tools that read or convert checkpoints."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import os.path as osp
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import torch
-
-from .checkpoint import (
+from .io import check_output_path, save_converted
+from .loading import (
     TRUST_ENV,
     CorruptCheckpointError,
     UnsafeCheckpointError,
     load_checkpoint_file,
     load_weights_pickle,
 )
-
-#: ``meta`` keys of a source checkpoint that describe the classes; carried
-#: over so that mmseg's ``init_model`` / mmdet's ``init_detector`` know them.
-_META_KEYS = ('dataset_meta', 'CLASSES', 'PALETTE', 'classes', 'palette')
-
-
-def check_output_path(
-    dst: str, src: str | Sequence[str], force: bool, option: str = 'dst'
-) -> None:
-    """Refuse an output path before any work is done.
-
-    Args:
-        dst (str): Output path.
-        src (str | Sequence[str]): The input path(s): never overwritten,
-            even with ``force``.
-        force (bool): Overwrite an existing file.
-        option (str): How the user named the output (``dst``, ``--out``),
-            for messages.
-
-    Raises:
-        ValueError: ``dst`` is an input or a directory.
-        FileExistsError: ``dst`` exists and ``force`` is False.
-    """
-    inputs = [src] if isinstance(src, str) else list(src)
-    for path in inputs:
-        if path and (
-            osp.abspath(path) == osp.abspath(dst)
-            or (
-                osp.exists(dst)
-                and osp.exists(path)
-                and osp.samefile(path, dst)
-            )
-        ):
-            raise ValueError(
-                f'{option} {dst} is the input {path}; choose another output '
-                'file (an input is never overwritten)'
-            )
-    if osp.isdir(dst):
-        raise ValueError(
-            f'{option} {dst} is a directory; give the name of a file to '
-            f'write, e.g. {osp.join(dst, "output" + osp.splitext(dst)[1])}'
-        )
-    if osp.exists(dst) and not force:
-        raise FileExistsError(
-            f'{option} {dst} exists; pass --force to overwrite it'
-        )
-
-
-@contextlib.contextmanager
-def replacing(dst: str, suffix: str = '') -> Iterator[str]:
-    """A temporary path beside ``dst`` that becomes ``dst`` on success.
-
-    For writers that take a path (``torch.onnx.export``, image encoders):
-    an interrupted or failed write never leaves a partial ``dst`` (nor a
-    stray temporary file), and an existing ``dst`` stays as it was.
-
-    Args:
-        dst (str): Output path.
-        suffix (str): Suffix of the temporary name (some writers choose
-            the format by it, e.g. ``.onnx``).
-
-    Yields:
-        str: The temporary path to write.
-    """
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.writing-', suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_atomically(dst: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``dst`` through a temporary file in its folder and a rename.
-
-    Args:
-        dst (str): Output path.
-        write (Callable): Writes the content to the open binary file.
-    """
-    with replacing(dst) as tmp, open(tmp, 'wb') as f:
-        write(f)
-
-
-def save_converted(
-    state_dict: dict,
-    dst: str,
-    src: str,
-    force: bool,
-    meta: dict | None = None,
-) -> None:
-    """Write ``{'state_dict', 'meta'}`` to ``dst`` atomically.
-
-    Args:
-        state_dict (dict): Converted weights.
-        dst (str): Output path.
-        src (str): The input path, recorded in ``meta``.
-        force (bool): Overwrite an existing ``dst``.
-        meta (dict, optional): Class metadata to keep (see ``_META_KEYS``).
-    """
-    check_output_path(dst, src, force)
-    out_meta = {k: v for k, v in (meta or {}).items() if k in _META_KEYS}
-    out_meta['converted_from'] = osp.basename(src)
-    write_atomically(
-        dst,
-        lambda f: torch.save(dict(state_dict=state_dict, meta=out_meta), f),
-    )
 
 
 def src_dst_parser(description: str) -> argparse.ArgumentParser:
