@@ -249,7 +249,7 @@ def test_projected_and_chunked_render_equals_plain_render(heads, monkeypatch):
     Fast: the first layer applied to the whole P2 map, points predicted in
     chunks of RoIs.
     """
-    import mmpointrend.models.roi_heads.pointrend_roi_head as roi_head_module
+    import mmpointrend.models.roi_heads.mask_heads.mask_point_head as chunking
 
     _, ours = heads
     x = _features()
@@ -267,10 +267,10 @@ def test_projected_and_chunked_render_equals_plain_render(heads, monkeypatch):
             monkeypatch.setattr(mlp, 'project_fine', counted)
             _, fast = ours.refine_masks(x, ROIS, LABELS)
             assert calls == [1]  # 5 x 3136 points > 2 x 64 x 64 pixels
-            monkeypatch.setattr(roi_head_module, 'POINTS_PER_CHUNK', 784)
+            monkeypatch.setattr(chunking, 'POINTS_PER_CHUNK', 784)
             _, chunked = ours.refine_masks(x, ROIS, LABELS)
             monkeypatch.setattr(mlp, 'project_fine', lambda feats: None)
-            monkeypatch.setattr(roi_head_module, 'POINTS_PER_CHUNK', 10**9)
+            monkeypatch.setattr(chunking, 'POINTS_PER_CHUNK', 10**9)
             _, plain = ours.refine_masks(x, ROIS, LABELS)
     finally:
         mlp.use_gemm = False

@@ -13,7 +13,7 @@ from mmengine.structures import InstanceData
 
 from mmpointrend.data import generate_synthetic_dataset
 from mmpointrend.data.point_annotations import sample_point_annotations
-from mmpointrend.models.roi_heads.point_supervision import (
+from mmpointrend.models.roi_heads.point_targets import (
     annotated_points,
     point_bce,
 )

@@ -18,4 +18,7 @@ train_dataloader = dict(
         type='mmpointrend.PointSupCocoDataset',
         ann_file='annotations/instances_train_points_n10.json',
         pipeline=train_pipeline))
-model = dict(roi_head=dict(point_supervision=True))
+model = dict(
+    roi_head=dict(
+        point_head=dict(
+            point_targets=dict(type='mmpointrend.AnnotatedPointTargets'))))

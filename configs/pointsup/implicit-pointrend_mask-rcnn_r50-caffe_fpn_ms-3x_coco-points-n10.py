@@ -12,4 +12,7 @@ _base_ = [
     '../_base_/datasets/coco_points-n10.py',
 ]
 train_dataloader = dict(dataset=_base_.points_train_dataset)
-model = dict(roi_head=dict(point_supervision=True))
+model = dict(
+    roi_head=dict(
+        point_head=dict(
+            point_targets=dict(type='mmpointrend.AnnotatedPointTargets'))))

@@ -20,4 +20,7 @@ train_dataloader = dict(
         pipeline=train_pipeline,
     )
 )
-model = dict(roi_head=dict(point_supervision=True))
+model = dict(
+    roi_head=dict(
+        point_head=dict(
+            point_targets=dict(type='mmpointrend.AnnotatedPointTargets'))))

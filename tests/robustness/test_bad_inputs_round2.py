@@ -25,7 +25,7 @@ from mmpointrend.data.point_annotations import sample_point_annotations
 from mmpointrend.models.roi_heads.mask_heads.coarse_mask_head import (
     paste_masks_into_image,
 )
-from mmpointrend.models.roi_heads.point_supervision import annotated_points
+from mmpointrend.models.roi_heads.point_targets import annotated_points
 from mmpointrend.registry import DATASETS, MODELS
 
 POINTSUP = 'configs/synthetic/pointsup-implicit-pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py'

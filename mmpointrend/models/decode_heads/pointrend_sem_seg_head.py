@@ -18,8 +18,7 @@ from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 from mmpointrend.utils.validation import check_counts, check_positive_ints
 
 from ..utils.point_features import point_labels, point_sample
-from ..utils.point_mlp import PointMLP
-from ..utils.point_selection import semantic_uncertainty
+from ..utils.point_mlp import build_point_mlp
 from ..utils.subdivision import (
     StepObserver,
     SubdivisionSettings,
@@ -66,6 +65,12 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         predictor_std (float): Std of the normal init of the point
             predictor. Defaults to 0.01 (mmseg).
         use_gemm (bool): See :class:`PointMLP`. Defaults to True.
+        mlp (dict, optional): The point MLP component (see
+            :mod:`mmpointrend.models.roi_heads.mask_heads.mask_point_head`
+            for the contract); defaults to :class:`PointMLP` with the
+            arguments above.
+        uncertainty (dict, optional): Uncertainty measure for training
+            points and rendering. Defaults to ``LogitUncertainty``.
         **kwargs: Passed to :class:`mmseg.models.decode_heads.BaseDecodeHead`
             (``out_channels``, ``threshold``, ``loss_decode``,
             ``ignore_index``, ``dropout_ratio``, ``align_corners``, ...).
@@ -83,6 +88,8 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         point_sampler: OptConfigType = None,
         predictor_std: float = 0.01,
         use_gemm: bool = True,
+        mlp: OptConfigType = None,
+        uncertainty: OptConfigType = None,
         **kwargs,
     ) -> None:
         in_channels = (
@@ -127,22 +134,30 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         )
         # BaseDecodeHead builds a pixel classifier this head does not use.
         del self.conv_seg
-        self.mlp = PointMLP(
+        if mlp is None:
+            mlp = dict(
+                type='mmpointrend.PointMLP',
+                fc_channels=channels,
+                num_fcs=num_fcs,
+                coarse_pred_each_layer=coarse_pred_each_layer,
+                dropout_ratio=dropout_ratio,
+                predictor_std=predictor_std,
+                use_gemm=use_gemm,
+            )
+        self.mlp = build_point_mlp(
+            mlp,
             fine_channels=sum(self.in_channels),
             coarse_channels=self.out_channels,
             out_channels=self.out_channels,
-            fc_channels=channels,
-            num_fcs=num_fcs,
-            coarse_pred_each_layer=coarse_pred_each_layer,
-            dropout_ratio=dropout_ratio,
-            predictor_std=predictor_std,
-            use_gemm=use_gemm,
         )
         if point_sampler is None:
             point_sampler = dict(
                 type='mmpointrend.UncertaintyPointSampler', num_points=2048
             )
         self.point_sampler = TASK_UTILS.build(point_sampler)
+        self.uncertainty = TASK_UTILS.build(
+            uncertainty or dict(type='mmpointrend.LogitUncertainty')
+        )
 
     @staticmethod
     def subdivision_settings(test_cfg: OptConfigType) -> SubdivisionSettings:
@@ -239,7 +254,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         return render_by_subdivision(
             prev_output,
             lambda points: self._predict_points(feats, prev_output, points),
-            semantic_uncertainty,
+            self.uncertainty,
             num_steps=cfg.steps,
             num_points=cfg.num_points,
             scale_factor=cfg.scale_factor,
@@ -318,7 +333,7 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         """
         self._check_prev_output(prev_output)
         feats = self._transform_inputs(inputs)
-        points = self.point_sampler.sample(prev_output, semantic_uncertainty)
+        points = self.point_sampler.sample(prev_output, self.uncertainty)
         point_logits = self._predict_points(feats, prev_output, points)
         return self.loss_by_feat(point_logits, points, batch_data_samples)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -10,33 +9,16 @@ from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.models.utils import empty_instances
 from mmdet.structures.bbox import bbox2roi
-from mmdet.structures.mask import mask_target
 from mmdet.utils import InstanceList
-from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
 from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import ConfigType
 from mmpointrend.utils.validation import check_cfg_keys
 
-from ..utils.point_features import (
-    class_channel,
-    point_sample,
-    roi_points_to_image,
-    sample_masks_at_points,
-    sample_roi_points,
-)
-from ..utils.point_selection import neg_abs_logit
-from ..utils.subdivision import (
-    StepObserver,
-    SubdivisionSettings,
-    plan_subdivision,
-    render_by_subdivision,
-)
-from .point_supervision import annotated_points, point_bce
-
-#: Points per chunk of the inference point MLP (8192 x 256 floats = 8 MiB).
-POINTS_PER_CHUNK = 8192
+from ..utils.point_features import class_channel
+from ..utils.subdivision import StepObserver, SubdivisionSettings, render
+from .point_targets import PointTrainBatch
 
 #: Inference defaults (paper: 5 steps from 7x7 to 224x224, N = 28^2), with
 #: detectron2's start: the point head renders the 28x28 grid densely.
@@ -69,11 +51,6 @@ class PointRendMaskRoIHead(StandardRoIHead):
             refined boxes of the positive proposals (detectron2's
             ``TRAIN_ON_PRED_BOXES``) instead of the proposals. Defaults to
             False (mmdet's behaviour).
-        point_supervision (bool): PointSup training: supervise the masks
-            with the objects' annotated points instead of full masks (see
-            :mod:`mmpointrend.models.roi_heads.point_supervision`); the
-            coarse logits and the point head are both read at those
-            points. Defaults to False.
         *args: Passed to :class:`mmdet.models.roi_heads.StandardRoIHead`.
         **kwargs: Passed to :class:`mmdet.models.roi_heads.StandardRoIHead`.
     """
@@ -85,9 +62,14 @@ class PointRendMaskRoIHead(StandardRoIHead):
         fine_feat_index: Sequence[int] | None = None,
         fine_feat_strides: Sequence[int] | None = None,
         train_on_pred_boxes: bool = False,
-        point_supervision: bool = False,
         **kwargs,
     ) -> None:
+        if kwargs.pop('point_supervision', False):
+            raise ValueError(
+                'point_supervision=True moved to the point head: set '
+                "roi_head.point_head.point_targets=dict(type='mmpointrend."
+                "AnnotatedPointTargets') (see configs/pointsup/)"
+            )
         point = MODELS.build(point_head)
         kwargs = self._complete_mask_head(point, kwargs)
         super().__init__(*args, **kwargs)
@@ -117,7 +99,6 @@ class PointRendMaskRoIHead(StandardRoIHead):
         self.fine_feat_index = list(fine_feat_index)
         self.fine_feat_strides = list(fine_feat_strides)
         self.train_on_pred_boxes = train_on_pred_boxes
-        self.point_supervision = point_supervision
         self._check_point_head()
         if self.point_head.num_classes != self.bbox_head.num_classes:
             raise ValueError(
@@ -221,42 +202,6 @@ class PointRendMaskRoIHead(StandardRoIHead):
             )
         return [x[i] for i in self.fine_feat_index]
 
-    def _point_logits(
-        self,
-        fine_feats: list[Tensor],
-        rois: Tensor,
-        coarse_logits: Tensor,
-        rel_points: Tensor,
-        labels: Tensor | None,
-        fine_projected: bool = False,
-    ) -> Tensor:
-        """Point-head logits at RoI-relative points.
-
-        Args:
-            fine_feats (list[Tensor]): Fine-grained levels, or their
-                projections by the point head's first layer
-                (``fine_projected``).
-            rois (Tensor): (R, 5) RoIs.
-            coarse_logits (Tensor): (R, K_coarse, S, S) coarse logits.
-            rel_points (Tensor): (R, P, 2) box-relative points.
-            labels (Tensor, optional): (R,) classes to predict (all when
-                None).
-            fine_projected (bool): See :meth:`PointMLP.project_fine`.
-                Defaults to False.
-
-        Returns:
-            Tensor: (R, K or 1, P) logits.
-        """
-        fine = sample_roi_points(
-            fine_feats,
-            self.fine_feat_strides,
-            rois,
-            rel_points,
-            reduce='sum' if fine_projected else 'cat',
-        )
-        coarse = point_sample(coarse_logits, rel_points)
-        return self.point_head(fine, coarse, labels, fine_projected)
-
     # -- training ----------------------------------------------------------
     @torch.no_grad()
     def mask_train_boxes(
@@ -295,119 +240,54 @@ class PointRendMaskRoIHead(StandardRoIHead):
         bbox_feats: Tensor,
         batch_gt_instances: InstanceList,
     ) -> dict:
-        """Coarse mask loss and point loss.
+        """The mask branch's losses: the point head's ``loss_and_target``.
 
         Args:
             x (tuple[Tensor]): Multi-level features.
             sampling_results (list[SamplingResult]): Assigned proposals.
             bbox_feats (Tensor): Unused (the mask branch has its own
                 extractor).
-            batch_gt_instances (list[InstanceData]): Ground truth with
-                ``masks``.
+            batch_gt_instances (list[InstanceData]): Ground truth (masks,
+                or PointSup points).
 
         Returns:
-            dict: ``mask_preds`` and ``loss_mask`` = {``loss_mask``,
-            ``loss_point``}.
+            dict: ``mask_preds`` and ``loss_mask`` = the point head's
+            losses (``loss_mask`` and ``loss_point`` for PointRend).
         """
         boxes = self.mask_train_boxes(x, sampling_results)
         rois = bbox2roi(boxes)
-        labels = torch.cat([res.pos_gt_labels for res in sampling_results])
         mask_preds = self._mask_forward(x, rois)['mask_preds']
-
-        losses: dict[str, Tensor] = {}
-        if rois.shape[0] == 0:
-            zero = mask_preds.sum() * 0
-            losses.update(loss_mask=zero, loss_point=zero)
-            return dict(mask_preds=mask_preds, loss_mask=losses)
-
-        if self.point_supervision:
-            rel_points, point_labels = annotated_points(
-                boxes, sampling_results, batch_gt_instances
-            )
-            rows = torch.arange(rois.shape[0], device=rois.device)
-            channel = class_channel(labels, mask_preds.shape[1])
-            coarse_at = point_sample(
-                mask_preds[rows, channel][:, None], rel_points
-            )[:, 0]
-            point_logits = self._point_logits(
-                self._fine_feats(x), rois, mask_preds, rel_points, labels
-            )[:, 0]
-            losses.update(
-                loss_mask=point_bce(coarse_at, point_labels),
-                loss_point=point_bce(point_logits, point_labels),
-            )
-            return dict(mask_preds=mask_preds, loss_mask=losses)
-
-        cfg = ConfigDict(mask_size=mask_preds.shape[-1])
-        # mmdet's mask_target clips the boxes through .cpu().numpy(), which
-        # on CPU is a view: without copies it would clip ``boxes`` in place,
-        # and the point targets below would be read on other boxes than the
-        # point features (on CPU only).
-        targets = mask_target(
-            [b.clone() for b in boxes],
-            [res.pos_assigned_gt_inds for res in sampling_results],
-            [gt.masks for gt in batch_gt_instances],
-            cfg,
+        batch = PointTrainBatch(
+            boxes=boxes,
+            rois=rois,
+            labels=torch.cat([res.pos_gt_labels for res in sampling_results]),
+            sampling_results=sampling_results,
+            gt_instances=batch_gt_instances,
+            fine_feats=self._fine_feats(x),
+            fine_strides=self.fine_feat_strides,
         )
-        losses['loss_mask'] = self.mask_head.loss_mask(
-            mask_preds, targets, class_channel(labels, mask_preds.shape[1])
-        )
-
-        rel_points = self.point_head.sample_train_points(mask_preds, labels)
-        point_logits = self._point_logits(
-            self._fine_feats(x), rois, mask_preds, rel_points, None
-        )
-        point_targets = self._point_targets(
-            boxes, rel_points, sampling_results, batch_gt_instances
-        )
-        losses.update(
-            self.point_head.loss(point_logits, point_targets, labels)
+        losses = self.point_head.loss_and_target(
+            mask_preds, batch, self.mask_head
         )
         return dict(mask_preds=mask_preds, loss_mask=losses)
 
-    @staticmethod
-    def _point_targets(
-        boxes: list[Tensor],
-        rel_points: Tensor,
-        sampling_results: list[SamplingResult],
-        batch_gt_instances: InstanceList,
-    ) -> Tensor:
-        """Soft ground truth under each point (bilinear, full-image masks).
+    # -- inference ---------------------------------------------------------
+    def render_start(self, coarse: Tensor, labels: Tensor) -> Tensor:
+        """The map the renderer starts from: each detection's class channel.
+
+        Refining only the predicted class's channel does K times less
+        upsampling, ranking and scattering than refining all K.
 
         Args:
-            boxes (list[Tensor]): Per-image (n_i, 4) boxes of the positives.
-            rel_points (Tensor): (R, P, 2) box-relative points.
-            sampling_results (list[SamplingResult]): Assigned proposals.
-            batch_gt_instances (list[InstanceData]): Ground truth.
+            coarse (Tensor): (R, K_coarse, S, S) coarse logits.
+            labels (Tensor): (R,) predicted classes.
 
         Returns:
-            Tensor: (R, P) targets in ``[0, 1]``.
+            Tensor: (R, 1, S, S) logits.
         """
-        out = []
-        start = 0
-        for img_boxes, res, gt in zip(
-            boxes, sampling_results, batch_gt_instances
-        ):
-            num = img_boxes.shape[0]
-            pts = rel_points[start : start + num]
-            start += num
-            if num == 0:
-                out.append(pts.new_zeros((0, pts.shape[1])))
-                continue
-            masks = gt.masks
-            array = (
-                masks.masks if hasattr(masks, 'masks') else masks.to_ndarray()
-            )
-            masks_t = torch.as_tensor(array, device=pts.device)
-            abs_pts = roi_points_to_image(img_boxes.to(pts.dtype), pts)
-            out.append(
-                sample_masks_at_points(
-                    masks_t, res.pos_assigned_gt_inds, abs_pts
-                )
-            )
-        return torch.cat(out)
+        rows = torch.arange(coarse.shape[0], device=coarse.device)
+        return coarse[rows, class_channel(labels, coarse.shape[1])][:, None]
 
-    # -- inference ---------------------------------------------------------
     def refine_masks(
         self,
         x: tuple[Tensor],
@@ -415,83 +295,33 @@ class PointRendMaskRoIHead(StandardRoIHead):
         labels: Tensor,
         on_step: StepObserver | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Coarse logits and the rendered logits of each detection's class.
+        """The mask head's output and the rendered logits of each class.
 
         Args:
             x (tuple[Tensor]): Multi-level features.
             rois (Tensor): (R, 5) detections as RoIs.
             labels (Tensor): (R,) predicted classes.
             on_step (StepObserver, optional): Observer of every rendering
-                step (see :func:`render_by_subdivision`).
+                step (see :func:`render`).
 
         Returns:
-            tuple[Tensor, Tensor]: (R, K_coarse, S, S) coarse logits and
-            (R, 1, M, M) refined logits of the predicted class.
+            tuple[Tensor, Tensor]: The mask head's output ((R, K_coarse, S,
+            S) coarse logits) and (R, 1, M, M) refined logits of the
+            predicted class.
         """
-        cfg = self.subdivision_settings()
         coarse = self._mask_forward(x, rois)['mask_preds']
-        rows = torch.arange(rois.shape[0], device=rois.device)
-        # Refine only the channel of the predicted class: K times less
-        # upsampling, ranking and scattering than refining all K.
-        channel = class_channel(labels, coarse.shape[1])
-        selected = coarse[rows, channel][:, None]
-        fine_feats = self._fine_feats(x)
-        init_size, steps = plan_subdivision(
-            tuple(coarse.shape[-2:]),
-            cfg.steps,
-            cfg.num_points,
-            cfg.scale_factor,
-            cfg.render_init_grid,
+        start = self.render_start(coarse, labels)
+        plan = self.subdivision_settings().plan(tuple(start.shape[-2:]))
+        predict = self.point_head.point_predictor(
+            self._fine_feats(x),
+            self.fine_feat_strides,
+            rois,
+            coarse,
+            labels,
+            plan,
         )
-        # An exported graph has a data-dependent number of detections, so
-        # it keeps one static path: no projection, no chunks.
-        exporting = torch.compiler.is_exporting()
-        predictions = rois.shape[0] * (
-            steps * cfg.num_points + math.prod(init_size or (0, 0))
-        )
-        pixels = sum(f[0, 0].numel() * f.shape[0] for f in fine_feats)
-        # Multiplying the maps by the first layer once beats multiplying
-        # every point when the render reads more points than there are
-        # pixels (100 detections read about 5x P2's pixels at 800x1216).
-        projected = (
-            self.point_head.mlp.project_fine(fine_feats)
-            if not exporting and predictions > pixels
-            else None
-        )
-        maps = fine_feats if projected is None else projected
-
-        def predict_points(pts: Tensor) -> Tensor:
-            # In chunks of RoIs: every intermediate of the point MLP stays a
-            # few MiB, so it is reused from the allocator's free lists and
-            # the cache instead of being faulted in fresh per step.
-            per_chunk = max(1, POINTS_PER_CHUNK // max(1, pts.shape[1]))
-            if exporting or rois.shape[0] <= per_chunk:
-                return self._point_logits(
-                    maps, rois, coarse, pts, labels, projected is not None
-                )
-            return torch.cat(
-                [
-                    self._point_logits(
-                        maps,
-                        rois[i : i + per_chunk],
-                        coarse[i : i + per_chunk],
-                        pts[i : i + per_chunk],
-                        labels[i : i + per_chunk],
-                        projected is not None,
-                    )
-                    for i in range(0, rois.shape[0], per_chunk)
-                ]
-            )
-
-        refined = render_by_subdivision(
-            selected,
-            predict_points,
-            neg_abs_logit,
-            num_steps=cfg.steps,
-            num_points=cfg.num_points,
-            scale_factor=cfg.scale_factor,
-            render_init_grid=cfg.render_init_grid,
-            on_step=on_step,
+        refined = render(
+            start, predict, self.point_head.uncertainty, plan, on_step
         )
         return coarse, refined
 

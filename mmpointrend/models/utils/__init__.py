@@ -20,6 +20,7 @@ from .point_features import (
 )
 from .point_mlp import PointMLP
 from .point_selection import (
+    LogitUncertainty,
     UncertaintyPointSampler,
     blocked_topk,
     neg_abs_logit,
@@ -28,13 +29,19 @@ from .point_selection import (
     topk_cells,
 )
 from .subdivision import (
+    RenderPlan,
+    RenderStep,
     SubdivisionSettings,
     plan_subdivision,
+    render,
     render_by_subdivision,
 )
 
 __all__ = [
+    'LogitUncertainty',
     'PointMLP',
+    'RenderPlan',
+    'RenderStep',
     'SubdivisionSettings',
     'UncertaintyPointSampler',
     'class_channel',
@@ -45,6 +52,7 @@ __all__ = [
     'point_labels',
     'point_sample',
     'regular_grid_points',
+    'render',
     'render_by_subdivision',
     'roi_points_to_image',
     'sample_masks_at_points',

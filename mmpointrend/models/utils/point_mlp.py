@@ -8,10 +8,12 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import OptMultiConfig
 from mmpointrend.utils.validation import check_positive_ints
 
 
+@MODELS.register_module()
 class PointMLP(BaseModule):
     """Shared multi-layer perceptron over point features (paper section 3.3).
 
@@ -285,3 +287,38 @@ class PointMLP(BaseModule):
                 coarse.to(out.dtype), weight[:, width:].t().to(out.dtype)
             )
         return out.add_(layer.bias.to(out.dtype))
+
+
+def build_point_mlp(
+    cfg: dict,
+    fine_channels: int,
+    coarse_channels: int,
+    out_channels: int,
+) -> BaseModule:
+    """Build a point head's MLP component with the channels it must use.
+
+    Args:
+        cfg (dict): The MLP config (``type`` and its own arguments).
+        fine_channels (int): Fine-grained input channels.
+        coarse_channels (int): Coarse-logit input channels.
+        out_channels (int): Logits per point.
+
+    Returns:
+        BaseModule: The MLP, with ``out_channels`` set.
+    """
+    mlp = MODELS.build(
+        dict(
+            cfg,
+            fine_channels=fine_channels,
+            coarse_channels=coarse_channels,
+            out_channels=out_channels,
+        )
+    )
+    if getattr(mlp, 'out_channels', out_channels) != out_channels:
+        raise ValueError(
+            f'{type(mlp).__name__} has out_channels={mlp.out_channels}; a '
+            f'point MLP built with out_channels={out_channels} must predict '
+            'that many logits per point'
+        )
+    mlp.out_channels = out_channels
+    return mlp

@@ -99,6 +99,39 @@ def semantic_uncertainty(logits: Tensor) -> Tensor:
 
 
 @TASK_UTILS.register_module()
+class LogitUncertainty:
+    """PointRend's uncertainty measure, as a configurable component.
+
+    ``-|logit|`` of one channel (sigmoid predictions, and instance masks,
+    where ``classes`` names each row's channel), the top-2 logit gap for
+    ``K >= 2`` softmax channels. Every head reads its uncertainty from one
+    of these (``uncertainty=dict(type='mmpointrend.LogitUncertainty')``,
+    the default), for training-point sampling and for rendering alike; a
+    replacement is any registered callable with the same signature.
+    """
+
+    def __call__(
+        self, logits: Tensor, classes: Tensor | None = None
+    ) -> Tensor:
+        """Scores of logits, higher = less certain.
+
+        Args:
+            logits (Tensor): (B, K, ...) logits.
+            classes (Tensor, optional): (B,) the channel to score per row
+                (instance masks); None scores all channels (semantic).
+
+        Returns:
+            Tensor: (B, ...) scores.
+        """
+        if classes is not None or logits.shape[1] == 1:
+            return neg_abs_logit(logits, classes)
+        return top2_logit_gap(logits)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}()'
+
+
+@TASK_UTILS.register_module()
 class UncertaintyPointSampler:
     """Training-time point selection of PointRend (paper section 3.1).
 

@@ -101,6 +101,82 @@ class SubdivisionSettings:
         given = {field: cfg[key] for field, key in cls.CFG_KEYS if key in cfg}
         return replace(defaults, **given)
 
+    def plan(self, coarse_size: tuple[int, int]) -> RenderPlan:
+        """The render of a ``coarse_size`` map with these settings.
+
+        Args:
+            coarse_size (tuple[int, int]): ``(h, w)`` of the coarse logits.
+
+        Returns:
+            RenderPlan: Every step's grid and number of predicted points.
+        """
+        init_size, num_steps = plan_subdivision(
+            tuple(coarse_size),
+            self.steps,
+            self.num_points,
+            self.scale_factor,
+            self.render_init_grid,
+        )
+        steps = []
+        height, width = coarse_size
+        if init_size is not None:
+            height, width = init_size
+            steps.append(RenderStep((height, width), height * width, True))
+        for _ in range(num_steps):
+            height, width = (
+                height * self.scale_factor,
+                width * self.scale_factor,
+            )
+            dense = height * width <= self.num_points
+            points = height * width if dense else self.num_points
+            steps.append(RenderStep((height, width), points, dense))
+        return RenderPlan(tuple(coarse_size), tuple(steps), self.scale_factor)
+
+
+@dataclass(frozen=True)
+class RenderStep:
+    """One step of a render.
+
+    Args:
+        size (tuple[int, int]): ``(H, W)`` of the map after the step.
+        points (int): Cells the point head predicts in it (per image or
+            RoI).
+        dense (bool): Every cell is predicted (no upsampling or ranking).
+    """
+
+    size: tuple[int, int]
+    points: int
+    dense: bool
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """What a render does, decided before it starts.
+
+    The renderer follows it step by step; the RoI head sizes its point-head
+    work by :attr:`predictions`, and the analysis scripts count the work
+    from it.
+
+    Args:
+        coarse_size (tuple[int, int]): ``(h, w)`` of the coarse logits.
+        steps (tuple[RenderStep, ...]): The steps, in order.
+        scale_factor (int): Upsampling of a sparse step.
+    """
+
+    coarse_size: tuple[int, int]
+    steps: tuple[RenderStep, ...]
+    scale_factor: int
+
+    @property
+    def predictions(self) -> int:
+        """Points the point head predicts over the render (per image/RoI)."""
+        return sum(step.points for step in self.steps)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """``(H, W)`` of the rendered map."""
+        return self.steps[-1].size if self.steps else self.coarse_size
+
 
 def plan_subdivision(
     coarse_size: tuple[int, int],
@@ -150,12 +226,7 @@ def render_by_subdivision(
 ) -> Tensor:
     """Refine coarse logits by repeated upsampling and point prediction.
 
-    Each step upsamples the current map bilinearly (``align_corners=False``),
-    picks the ``N`` most uncertain cells, re-predicts them with the point
-    head at their centres and writes them back. A step whose grid has at most
-    ``N`` cells re-predicts every cell, so it is computed densely on the
-    regular grid without upsampling or ranking: the result is identical and
-    cheaper.
+    :func:`render` with the plan of these settings.
 
     Args:
         coarse_logits (Tensor): (B, K, h, w) coarse prediction.
@@ -172,19 +243,51 @@ def render_by_subdivision(
     Returns:
         Tensor: (B, K, h * s**num_steps, w * s**num_steps) refined logits.
     """
-    batch, channels, height, width = coarse_logits.shape
-    init_size, steps = plan_subdivision(
-        (height, width), num_steps, num_points, scale_factor, render_init_grid
+    settings = SubdivisionSettings(
+        num_steps, num_points, scale_factor, render_init_grid
     )
+    plan = settings.plan(tuple(coarse_logits.shape[-2:]))
+    return render(coarse_logits, predict_points, uncertainty, plan, on_step)
+
+
+def render(
+    coarse_logits: Tensor,
+    predict_points: PointPredictor,
+    uncertainty: MapUncertainty,
+    plan: RenderPlan,
+    on_step: StepObserver | None = None,
+) -> Tensor:
+    """The renderer: follow a plan from coarse logits to the refined map.
+
+    A sparse step upsamples the current map bilinearly
+    (``align_corners=False``), picks the ``N`` most uncertain cells,
+    re-predicts them with the point head at their centres and writes them
+    back. A dense step (a grid of at most ``N`` cells, or the first grid of
+    ``render_init_grid``) predicts every cell on the regular grid without
+    upsampling or ranking: the result is the same and cheaper.
+
+    Args:
+        coarse_logits (Tensor): (B, K, h, w) coarse prediction.
+        predict_points (PointPredictor): Point head: (B, P, 2) -> (B, K, P).
+        uncertainty (MapUncertainty): (B, K, H, W) -> (B, H, W) scores.
+        plan (RenderPlan): From :meth:`SubdivisionSettings.plan` for
+            ``(h, w)``.
+        on_step (StepObserver, optional): Called after every step with the
+            refined map and the re-predicted cells (None for a dense step).
+
+    Returns:
+        Tensor: (B, K, H, W) refined logits, ``(H, W) = plan.output_size``.
+    """
+    batch, channels = coarse_logits.shape[:2]
+    if tuple(coarse_logits.shape[-2:]) != tuple(plan.coarse_size):
+        raise ValueError(
+            f'the plan is for {plan.coarse_size} coarse logits, got '
+            f'{tuple(coarse_logits.shape[-2:])}'
+        )
     logits = coarse_logits
-    if init_size is not None:
-        height, width = init_size
-        logits = _render_dense(predict_points, batch, height, width, logits)
-        if on_step is not None:
-            on_step(logits, None)
-    for _ in range(steps):
-        height, width = height * scale_factor, width * scale_factor
-        if height * width <= num_points:
+    for step in plan.steps:
+        height, width = step.size
+        if step.dense:
             logits = _render_dense(
                 predict_points, batch, height, width, logits
             )
@@ -193,12 +296,12 @@ def render_by_subdivision(
             continue
         logits = F.interpolate(
             logits,
-            scale_factor=scale_factor,
+            scale_factor=plan.scale_factor,
             mode='bilinear',
             align_corners=False,
         )
         scores = uncertainty(logits).reshape(batch, height * width)
-        idx = topk_cells(scores, num_points)
+        idx = topk_cells(scores, step.points)
         point_logits = predict_points(cell_centers(idx, height, width))
         logits = (
             logits.reshape(batch, channels, height * width)

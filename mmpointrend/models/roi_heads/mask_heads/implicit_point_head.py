@@ -11,13 +11,14 @@ fine features and a random-Fourier encoding of the box-relative position.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmpointrend.registry import MODELS
+from mmpointrend.registry import MODELS, TASK_UTILS
 from mmpointrend.utils.typing_utils import OptConfigType, OptMultiConfig
 from mmpointrend.utils.validation import (
     check_counts,
@@ -25,7 +26,9 @@ from mmpointrend.utils.validation import (
     check_positive_ints,
 )
 
-from ...utils.point_features import class_channel
+from ...utils.point_features import class_channel, sample_roi_points
+from ...utils.subdivision import PointPredictor, RenderPlan
+from ..point_targets import PointTrainBatch
 from .coarse_mask_head import PointRendCoarseMaskHead
 
 
@@ -98,6 +101,11 @@ class ImplicitPointHead(BaseModule):
             1e-5.
         loss_point (dict, optional): Defaults to mmdet's
             ``CrossEntropyLoss(use_mask=True)``.
+        uncertainty (dict, optional): Uncertainty measure of the render.
+            Defaults to ``LogitUncertainty``.
+        point_targets (dict, optional): Source of training points and
+            targets: ``MaskPointTargets`` (default: uniform points, soft
+            masks) or ``AnnotatedPointTargets`` (PointSup).
         init_cfg (dict, optional): Init config.
     """
 
@@ -114,6 +122,8 @@ class ImplicitPointHead(BaseModule):
         num_train_points: int = 14 * 14,
         params_l2: float = 1e-5,
         loss_point: OptConfigType = None,
+        uncertainty: OptConfigType = None,
+        point_targets: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         check_positive_ints(
@@ -158,6 +168,12 @@ class ImplicitPointHead(BaseModule):
         from mmdet.registry import MODELS as MMDET_MODELS
 
         self.loss_point = MMDET_MODELS.build(loss_point)
+        self.uncertainty = TASK_UTILS.build(
+            uncertainty or dict(type='mmpointrend.LogitUncertainty')
+        )
+        self.point_targets = TASK_UTILS.build(
+            point_targets or dict(type='mmpointrend.MaskPointTargets')
+        )
 
     @property
     def num_params(self) -> int:
@@ -236,52 +252,95 @@ class ImplicitPointHead(BaseModule):
             b = b[rows, channel][:, None]
         return torch.baddbmm(b[:, :, None], w, x)
 
-    def sample_train_points(self, num_rois: int, like: Tensor) -> Tensor:
+    def sample_train_points(self, params: Tensor, labels: Tensor) -> Tensor:
         """Uniform random training points (no importance sampling).
 
         Args:
-            num_rois (int): ``R``.
-            like (Tensor): Tensor whose device and dtype the points take.
+            params (Tensor): (R, num_params) predicted parameters (their
+                count, device and dtype are the points').
+            labels (Tensor): Unused (the points do not depend on the class).
 
         Returns:
             Tensor: (R, num_train_points, 2) box-relative points.
         """
         return torch.rand(
-            num_rois,
+            params.shape[0],
             self.num_train_points,
             2,
-            device=like.device,
-            dtype=like.dtype,
+            device=params.device,
+            dtype=params.dtype,
         )
 
-    def loss(
+    def _fine(
         self,
-        point_logits: Tensor,
-        point_targets: Tensor,
-        labels: Tensor,
-        params: Tensor,
+        fine_feats: Sequence[Tensor],
+        fine_strides: Sequence[int],
+        rois: Tensor,
+        rel_points: Tensor,
+    ) -> Tensor | None:
+        if not self.image_features:
+            return None
+        return sample_roi_points(fine_feats, fine_strides, rois, rel_points)
+
+    def loss_and_target(
+        self, params: Tensor, batch: PointTrainBatch, mask_head: BaseModule
     ) -> dict[str, Tensor]:
-        """Point BCE and the L2 penalty on the predicted parameters.
+        """Point loss and the parameter penalty of one training step.
+
+        Implicit PointRend has no coarse mask, so no ``loss_mask``.
 
         Args:
-            point_logits (Tensor): (R, K or 1, P) logits.
-            point_targets (Tensor): (R, P) soft targets in ``[0, 1]``.
-            labels (Tensor): (R,) ground-truth classes.
             params (Tensor): (R, num_params) predicted parameters.
+            batch (PointTrainBatch): The step's positives.
+            mask_head (BaseModule): Unused (the parameter head).
 
         Returns:
             dict[str, Tensor]: ``loss_point`` and ``loss_params`` (zeros
-            still connected to the graph when there are no RoIs).
+            still connected to the graph when there are no positives).
         """
-        if point_logits.shape[0] == 0:
-            zero = point_logits.sum() * 0 + params.sum() * 0
+        if batch.num_rois == 0:
+            zero = params.sum() * 0
             return dict(loss_point=zero, loss_params=zero)
-        loss = self.loss_point(
-            point_logits,
-            point_targets,
-            class_channel(labels, self.out_channels),
+        source = self.point_targets
+        rel_points, targets = source.points_and_targets(self, params, batch)
+        fine = self._fine(
+            batch.fine_feats, batch.fine_strides, batch.rois, rel_points
         )
-        return dict(loss_point=loss, loss_params=self.params_penalty(params))
+        logits = self(params, fine, rel_points)
+        return dict(
+            loss_point=source.point_loss(self, logits, targets, batch.labels),
+            loss_params=self.params_penalty(params),
+        )
+
+    def point_predictor(
+        self,
+        fine_feats: Sequence[Tensor],
+        fine_strides: Sequence[int],
+        rois: Tensor,
+        params: Tensor,
+        labels: Tensor,
+        plan: RenderPlan,
+    ) -> PointPredictor:
+        """The renderer's point predictor: each detection's own MLP.
+
+        Args:
+            fine_feats (Sequence[Tensor]): Fine-grained levels.
+            fine_strides (Sequence[int]): Their strides.
+            rois (Tensor): (R, 5) detections.
+            params (Tensor): (R, num_params) their predicted parameters.
+            labels (Tensor): (R,) predicted classes.
+            plan (RenderPlan): Unused (one path for every render size).
+
+        Returns:
+            PointPredictor: (R, P, 2) box-relative points -> (R, 1, P)
+            logits of each detection's class.
+        """
+        return lambda pts: self(
+            params,
+            self._fine(fine_feats, fine_strides, rois, pts),
+            pts,
+            labels,
+        )
 
     def params_penalty(self, params: Tensor) -> Tensor:
         """``params_l2`` x the mean square of the predicted parameters.
