@@ -117,6 +117,10 @@ def _refuse_foreign_resume(
     that doesn't match the size of optimizer's group") names neither file.
     """
     share, missing, wrong_shape, unexpected = fit
+    # BN's batch counters are bookkeeping, not weights (see checkpoint_fit).
+    unexpected = [
+        k for k in unexpected if not k.endswith('num_batches_tracked')
+    ]
     if share == 1.0 and not unexpected:
         return
     raise CheckpointMismatchError(

@@ -165,10 +165,11 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
             self.to(memory_format=torch.channels_last)
 
     def _check_neck_channels(self) -> None:
-        """Both heads must read the channel count the neck writes.
+        """The coarse head must read the channel count the neck writes.
 
         Otherwise the first forward fails inside a convolution with a
-        shape error that names no config key.
+        shape error that names no config key. (The point head's levels are
+        checked at the first forward, against the real feature maps.)
         """
         neck_out = (
             getattr(self.neck, 'out_channels', None)
@@ -177,17 +178,17 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         )
         if not isinstance(neck_out, int):
             return
-        for i, head in enumerate(self.decode_head):
-            given = head.in_channels
-            given = [given] if isinstance(given, int) else list(given)
-            if any(c != neck_out for c in given):
-                raise ValueError(
-                    f'decode_head[{i}] ({type(head).__name__}) has '
-                    f'in_channels={head.in_channels} but the neck '
-                    f'({type(self.neck).__name__}) outputs {neck_out} '
-                    f'channels per level; set decode_head[{i}].in_channels '
-                    f'to {neck_out} for each level it reads'
-                )
+        head = self.decode_head[0]
+        given = head.in_channels
+        given = [given] if isinstance(given, int) else list(given)
+        if any(c != neck_out for c in given):
+            raise ValueError(
+                f'decode_head[0] ({type(head).__name__}) has '
+                f'in_channels={head.in_channels} but the neck '
+                f'({type(self.neck).__name__}) outputs {neck_out} channels '
+                f'per level; set decode_head[0].in_channels='
+                f'{[neck_out] * len(given)}'
+            )
 
     def extract_feat(self, inputs: Tensor) -> list[Tensor]:
         """Backbone (and neck) features, NHWC with ``channels_last``.
