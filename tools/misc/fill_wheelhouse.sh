@@ -73,7 +73,7 @@ for f in "${files[@]}"; do
 done | grep -vE '^(torch|mmcv)\b' > "$wanted"
 log "downloading the other wheels"
 "${pip[@]}" download -q --only-binary=:all: -d "$dest" --find-links "$dest" \
-  -r "$wanted" "$(ls "$dest"/mmcv-2.1.0-*.whl)" 'setuptools>=77,<81' wheel
+  -r "$wanted" "$(ls "$dest"/mmcv-2.1.0-*.whl)" ftfy regex 'setuptools>=77,<81' wheel
 # as tools/run.sh installs them: without their unneeded, conflicting pins
 nodeps=(openmim==0.3.9)
 [ "$tests" = 1 ] && nodeps+=(stardist==0.9.2)
