@@ -19,8 +19,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from torch import Tensor
 
-from .apis.inference import build_model as build_model_from_config
-from .engine.checkpoint_fit import load_checked_checkpoint
+from .apis.inference import init_model
 from .models.utils import cell_centers, class_channel
 
 
@@ -30,10 +29,14 @@ def load_model(
     device: str = 'cpu',
     cfg_options: dict | None = None,
 ):
-    """Build a segmentor or detector from a config and load its weights.
+    """:func:`mmpointrend.apis.init_model`, and the config beside it.
+
+    With a checkpoint every weight must come from it, as for evaluation;
+    without one the model keeps its initialisation (pictures of an
+    untrained renderer).
 
     Args:
-        config (str): Config path (or ``pkg::path``).
+        config (str): Config path (or ``pkg::path``) or zoo name.
         checkpoint (str, optional): Weights; None keeps the initialisation.
         device (str): Device. Defaults to ``'cpu'``.
         cfg_options (dict, optional): Config overrides.
@@ -41,12 +44,10 @@ def load_model(
     Returns:
         tuple: The model (eval mode) and its config.
     """
-    model, cfg = build_model_from_config(config, cfg_options)
-    if checkpoint is not None:
-        load_checked_checkpoint(model, checkpoint, map_location='cpu')
-    else:
+    model = init_model(config, checkpoint, device, cfg_options)
+    if checkpoint is None:
         model.init_weights()
-    return model.to(device).eval(), cfg
+    return model, model.cfg
 
 
 def prepare_image(cfg: Config, model, image: str):
@@ -218,11 +219,21 @@ def instance_steps(model, inputs: Tensor, samples, max_dets: int):
         tuple: boxes (n, 4) in input pixels, labels, coarse logits
         (n, K, 7, 7) and the recorded steps.
     """
-    pred = model.predict(inputs, samples, rescale=False)[0].pred_instances
+    from mmdet.structures.bbox import bbox2roi
+
+    # One backbone pass: the detector's own steps up to the boxes, then
+    # the mask render with an observer (model.predict would render too).
+    feats = model.extract_feat(inputs)
+    proposals = model.rpn_head.predict(feats, samples, rescale=False)
+    pred = model.roi_head.predict_bbox(
+        feats,
+        [s.metainfo for s in samples],
+        proposals,
+        rcnn_test_cfg=model.roi_head.test_cfg,
+        rescale=False,
+    )[0]
     keep = pred.scores.argsort(descending=True)[:max_dets]
     boxes, labels = pred.bboxes[keep], pred.labels[keep]
-    feats = model.extract_feat(inputs)
-    from mmdet.structures.bbox import bbox2roi
 
     rois = bbox2roi([boxes])
     steps: list = []

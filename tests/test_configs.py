@@ -70,7 +70,8 @@ def _detector_steps(cfg, model):
     )
     for sample in packed['data_samples']:
         sample.gt_instances.labels %= num_classes
-        targets = cfg.model.roi_head.point_head.get('point_targets') or {}
+        point_head = cfg.model.roi_head.get('point_head') or {}
+        targets = point_head.get('point_targets') or {}
         if targets.get('type', '').endswith('AnnotatedPointTargets'):
             _add_point_annotations(sample.gt_instances)
     data = model.data_preprocessor(packed, True)
