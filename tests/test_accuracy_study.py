@@ -115,7 +115,7 @@ def _run(model: str, seed: int, **metrics: float) -> dict:
 
 def test_comparison_rows_by_hand():
     """Differences of medians and paired per-seed percentages."""
-    from tools.analysis.accuracy_report import MASK_MINUS_BOX, comparison
+    from mmpointrend.analysis.accuracy_report import MASK_MINUS_BOX, comparison
 
     key = 'coco/segm_mAP'
     runs = {

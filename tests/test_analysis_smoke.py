@@ -177,7 +177,7 @@ def _recording_call(name: str, log: str):
 @pytest.mark.parametrize('same_process', [True, False])
 def test_interleaved_calls_alternate(tmp_path, monkeypatch, same_process):
     """Warm-ups one by one, then A B, B A, A B: slow periods hit both."""
-    from tools.analysis.common import measure_interleaved
+    from mmpointrend.analysis.measure import measure_interleaved
 
     if not same_process:  # the real path: one spawned process per variant
         monkeypatch.delenv('MMPOINTREND_BENCH_SAME_PROCESS')
@@ -203,7 +203,7 @@ def test_dead_worker_is_an_error_not_a_hang(monkeypatch):
     """A worker whose build raises ends the measurement with an error."""
     import signal
 
-    from tools.analysis.common import measure_interleaved
+    from mmpointrend.analysis.measure import measure_interleaved
 
     def hung(*_):
         raise TimeoutError('measure_interleaved waited on a dead worker')

@@ -87,12 +87,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    sys.path.insert(0, ROOT)
     from mmpointrend.data import (
         dataset_is_complete,
         generate_synthetic_dataset,
     )
-    from tools.analysis.common import schedule_options
+    from mmpointrend.engine.runner_setup import schedule_options
 
     start = time.perf_counter()
     data_root = osp.abspath(osp.join(ROOT, args.data_root))

@@ -284,3 +284,37 @@ def scope_hint(exc: KeyError) -> str | None:
                 'mmdet scoped dicts an unqualified name is looked up there)'
             )
     return None
+
+
+def schedule_options(iters: int, poly: bool) -> list[str]:
+    """``--cfg-options`` that shorten or lengthen a small CPU recipe.
+
+    The recipes in ``configs/synthetic`` and ``configs/dsb2018`` warm up
+    linearly (``param_scheduler[0]``), then either decay polynomially after
+    the warm-up (semantic) or step down by 10x at 3/4 of the schedule
+    (instance). This keeps that shape for ``iters`` iterations, validating
+    and saving once at the end.
+
+    Args:
+        iters (int): New schedule length.
+        poly (bool): True for the poly decay of the semantic recipes, False
+            for the step decay of the instance recipes.
+
+    Returns:
+        list[str]: ``key=value`` strings for ``--cfg-options``.
+    """
+    if iters < 1:
+        raise ValueError(f'iters must be >= 1, got {iters}')
+    warmup = max(1, min(50, iters // 10))
+    options = [
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
+        f'default_hooks.checkpoint.interval={iters}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.end={iters}',
+    ]
+    if poly:
+        options.append(f'param_scheduler.1.begin={warmup}')
+    else:
+        options.append(f'param_scheduler.1.milestones=[{iters * 3 // 4}]')
+    return options

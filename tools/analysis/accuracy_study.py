@@ -40,15 +40,15 @@ import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from mmpointrend.checkpoint.io import write_atomically  # noqa: E402
-from tools.analysis.accuracy_report import (  # noqa: E402
+from mmpointrend.analysis.accuracy_report import (
     EXPERIMENTS,
     Experiment,
     report,
 )
-from tools.analysis.common import schedule_options  # noqa: E402
+from mmpointrend.checkpoint.io import write_atomically
+from mmpointrend.engine.runner_setup import schedule_options
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def prepare_data(data: str, root: str) -> None:

@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from mmpointrend.analysis.measure import machine, median_seconds, replace_block
+from mmpointrend.evaluation import boundary_stats, rle_boundary
 
-from mmpointrend.evaluation import boundary_stats, rle_boundary  # noqa: E402
-from tools.analysis.common import (  # noqa: E402
-    machine,
-    median_seconds,
-    replace_block,
-)
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 H, W = 1024, 2048
 

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import (  # noqa: E402
+from mmpointrend.analysis.measure import (
     machine,
     measure_calls,
     replace_block,
     run_in_process,
     spread,
 )
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 SEMANTIC = {
     'mmpointrend PointRend': (

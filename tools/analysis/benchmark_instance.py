@@ -21,16 +21,21 @@ Example:
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import os.path as osp
 import statistics
-import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import (  # noqa: E402
+from mmpointrend.analysis.cases import (
+    IMG_H,
+    IMG_W,
+    NUM_DETS,
+    OURS,
+    build_roi_head,
+    inputs,
+    paired_heads,
+)
+from mmpointrend.analysis.measure import (
     machine,
     measure_calls,
     replace_block,
@@ -39,77 +44,10 @@ from tools.analysis.common import (  # noqa: E402
     verdict,
 )
 
-OURS = 'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
-REF = 'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py'
-IMG_H, IMG_W, NUM_DETS = 800, 1216, 100
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 #: Targets of issue #12 (speed) and #3 (memory) for part 1.
 SPEED_TARGET, MEMORY_TARGET = 3.5, 0.25
-
-
-def build_roi_head(spec: str, device: str):
-    """An RoI head with its rcnn train/test configs, from a config file."""
-    import torch
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from mmpointrend.apis import resolve_config
-
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(resolve_config(spec, ROOT))
-    head = copy.deepcopy(cfg.model.roi_head)
-    head.train_cfg = cfg.model.train_cfg.rcnn
-    head.test_cfg = cfg.model.test_cfg.rcnn
-    torch.manual_seed(0)
-    module = MODELS.build(head)
-    module.init_weights()
-    return module.to(device).eval()
-
-
-def paired_heads(device: str):
-    """The RoI heads of mmdet and mmpointrend with the same weights."""
-    from mmpointrend.checkpoint.foreign import convert_mmdet_pointrend
-
-    ref = build_roi_head(REF, device)
-    ours = build_roi_head(OURS, device)
-    prefixed = {f'roi_head.{k}': v for k, v in ref.state_dict().items()}
-    state = convert_mmdet_pointrend(prefixed)[0]
-    ours.load_state_dict({k[9:]: v for k, v in state.items()})
-    return ref, ours
-
-
-def inputs(
-    device: str,
-    height: int = IMG_H,
-    width: int = IMG_W,
-    num_dets: int = NUM_DETS,
-):
-    """FPN features of an image (800x1216) and random detections (100)."""
-    import torch
-    from mmengine.structures import InstanceData
-
-    gen = torch.Generator().manual_seed(0)
-    feats = tuple(
-        torch.randn(1, 256, height // s, width // s, generator=gen).to(device)
-        for s in (4, 8, 16, 32, 64)
-    )
-    xy = torch.rand(num_dets, 2, generator=gen) * torch.tensor(
-        [width * 0.8, height * 0.8]
-    )
-    wh = 16 + torch.rand(num_dets, 2, generator=gen) * min(300, height / 2)
-    boxes = torch.cat(
-        [xy, (xy + wh).clamp(max=torch.tensor([width, height]))], 1
-    )
-    res = InstanceData()
-    res.bboxes = boxes.to(device)
-    res.labels = torch.randint(0, 80, (num_dets,), generator=gen).to(device)
-    res.scores = torch.rand(num_dets, generator=gen).to(device)
-    meta = dict(
-        img_shape=(height, width),
-        ori_shape=(height, width),
-        scale_factor=(1.0, 1.0),
-    )
-    return feats, res, meta
 
 
 def _refine_worker(
@@ -155,20 +93,13 @@ def resolution_sweep(
     import torch
     from mmdet.structures.bbox import bbox2roi
 
-    from mmpointrend.models.utils import plan_subdivision
-
     head = build_roi_head(OURS, device)
     feats, res, _ = inputs(device, *shape)
     rois = bbox2roi([res.bboxes])
     rows = []
     for steps, size in enumerate((28, 56, 112, 224, 448), start=2):
         head.test_cfg.subdivision_steps = steps
-        cfg = head.subdivision_settings()
-        num_points = cfg.num_points
-        init, rest = plan_subdivision(
-            (7, 7), steps, num_points, cfg.scale_factor, cfg.render_init_grid
-        )
-        predictions = init[0] * init[1] + rest * num_points
+        predictions = head.subdivision_settings().plan((7, 7)).predictions
         times = []
         for _ in range(repeats + 1):
             start = time.perf_counter()
@@ -305,7 +236,7 @@ def main() -> None:
         replace_block(args.output, f'instance-sweep {args.device}', table)
     if '3' in args.parts:
         print('[3] multiply-adds and activations per RoI', flush=True)
-        from tools.analysis.get_flops import mask_head_cost_table
+        from mmpointrend.analysis.cost import mask_head_cost_table
 
         table = mask_head_cost_table()
         print(table)

@@ -23,13 +23,9 @@ import os.path as osp
 import sys
 import tempfile
 
+from mmpointrend.analysis.measure import machine, median_seconds, replace_block
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import (  # noqa: E402
-    machine,
-    median_seconds,
-    replace_block,
-)
 
 CONFIG = 'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
 INSTANCE_CONFIG = (

@@ -28,17 +28,16 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import (  # noqa: E402
+from mmpointrend.analysis.measure import (
     machine,
     measure_interleaved,
     replace_block,
     spread,
     verdict,
 )
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 FPN_POINTREND = (
     'configs/sem_fpn/pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024.py'
@@ -113,7 +112,6 @@ def _build_call(case: str, impl: str, device: str, small: bool):
     # --small: a quarter of each side, for a quick check that it runs.
     div = 4 if small else 1
 
-    sys.path.insert(0, ROOT)
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', os.cpu_count())))
     torch.manual_seed(0)
     if case == 'a':
@@ -206,6 +204,8 @@ def _shared_work(head, feats: list, coarse, cfg):
     with torch.no_grad():
         head(feats, coarse, cfg, on_step=keep)
 
+    predict = head.point_predictor(feats, coarse)
+
     def run():
         with torch.no_grad():
             logits = coarse
@@ -213,7 +213,7 @@ def _shared_work(head, feats: list, coarse, cfg):
                 logits = F.interpolate(
                     logits, None, 2, 'bilinear', align_corners=False
                 )
-                head._predict_points(feats, coarse, points)
+                predict(points)
             return logits
 
     return run

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import (  # noqa: E402
+from mmpointrend.analysis.measure import (
     machine,
     measure_calls,
     replace_block,
     run_in_process,
     spread,
 )
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 VARIANTS = {
     'PointRend': (
@@ -47,7 +46,7 @@ def _worker(name: str, repeats: int, small: bool, queue) -> None:
     import torch
     from mmdet.structures.bbox import bbox2roi
 
-    from tools.analysis.benchmark_instance import build_roi_head, inputs
+    from mmpointrend.analysis.cases import build_roi_head, inputs
 
     head = build_roi_head(VARIANTS[name], 'cpu')
     branch = [

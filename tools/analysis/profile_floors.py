@@ -2,10 +2,12 @@
 
 For instance refinement (100 detections, 800x1216, K = 80) and the semantic
 point head (1024x2048, K = 19, N = 8192, 2 steps), each part's time is
-measured with ``torch.profiler`` labels put around the real functions, and
-set beside its floor on this machine: the point MLP's required
-multiply-adds at the GEMM rate measured here, and the bytes the other parts
-must read and write at the copy bandwidth measured here. Writes the block
+measured with ``torch.profiler`` from the library's named regions
+(:mod:`mmpointrend.models.utils.profiling`), and set beside its floor on
+this machine: the multiply-adds of the real modules (counted by
+:func:`mmpointrend.analysis.cost.count_macs`) at the GEMM rate measured
+here, and the bytes the other parts must read and write at the copy
+bandwidth measured here. Writes the block
 ``floors cpu`` of docs/benchmarks.md.
 
 Example:
@@ -15,14 +17,16 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os.path as osp
-import sys
 from typing import NamedTuple
 
+import torch
+
+from mmpointrend.analysis.cost import count_macs
+from mmpointrend.analysis.measure import machine, median_seconds
+from mmpointrend.models.utils.profiling import PREFIX
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import machine, median_seconds  # noqa: E402
 
 
 class Rates(NamedTuple):
@@ -67,26 +71,29 @@ def machine_rates() -> Rates:
     return Rates(gemm, mlp_gemm, copy, fresh)
 
 
-@contextlib.contextmanager
-def labelled(patches: list[tuple[object, str, str]]):
-    """Wrap ``owner.name`` in ``record_function(label)`` while active."""
-    from torch.profiler import record_function
+class _CoarseHead(torch.nn.Module):
+    """The coarse mask head of a RoI head on P2 and RoIs, for counting."""
 
-    saved = []
-    for owner, name, label in patches:
-        original = getattr(owner, name)
+    def __init__(self, head) -> None:
+        super().__init__()
+        self.head = head
 
-        def wrapper(*args, _f=original, _label=label, **kwargs):
-            with record_function(_label):
-                return _f(*args, **kwargs)
+    def forward(self, p2, rois):
+        return self.head._mask_forward((p2,), rois)['mask_preds']
 
-        saved.append((owner, name, original))
-        setattr(owner, name, wrapper)
-    try:
-        yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
+
+class _Refinement(_CoarseHead):
+    """Coarse head and render of a RoI head (``refine_masks``)."""
+
+    def forward(self, p2, rois, labels):
+        return self.head.refine_masks((p2,), rois, labels)[1]
+
+
+def _mlp_macs(mlp, points: int) -> int:
+    """Multiply-adds of a point MLP over ``points`` points (counted)."""
+    fine = torch.zeros(1, mlp.fine_channels, points)
+    coarse = torch.zeros(1, mlp.coarse_channels, points)
+    return count_macs(mlp, (fine, coarse))
 
 
 def profile(run, labels: list[str], repeats: int) -> dict[str, float]:
@@ -104,8 +111,9 @@ def profile(run, labels: list[str], repeats: int) -> dict[str, float]:
     total = (time.perf_counter() - start) / repeats
     times = {label: 0.0 for label in labels}
     for event in prof.key_averages():
-        if event.key in times:
-            times[event.key] = event.cpu_time_total / 1e6 / repeats
+        label = event.key.removeprefix(PREFIX)
+        if label in times:
+            times[label] += event.cpu_time_total / 1e6 / repeats
     times['total'] = total
     return times
 
@@ -113,11 +121,7 @@ def profile(run, labels: list[str], repeats: int) -> dict[str, float]:
 def instance_parts(repeats: int, rates: Rates, div: int) -> list:
     import torch
 
-    import mmpointrend.models.roi_heads.mask_heads.coarse_mask_head as cmh
-    import mmpointrend.models.roi_heads.pointrend_roi_head as rh
-    import mmpointrend.models.utils.subdivision as sub
-    from mmpointrend.models.utils import PointMLP
-    from tools.analysis.benchmark_instance import (
+    from mmpointrend.analysis.cases import (
         IMG_H,
         IMG_W,
         NUM_DETS,
@@ -135,42 +139,31 @@ def instance_parts(repeats: int, rates: Rates, div: int) -> list:
         'coarse head', 'feature sampling', 'point MLP', 'uncertainty',
         'top-k', 'pasting',
     ]  # fmt: skip
-    patches = [
-        (head, '_mask_forward', 'coarse head'),
-        (rh, 'sample_roi_points', 'feature sampling'),
-        (rh, 'point_sample', 'feature sampling'),  # coarse logits
-        (PointMLP, 'project_fine', 'point MLP'),
-        (PointMLP, 'forward', 'point MLP'),
-        (rh, 'neg_abs_logit', 'uncertainty'),
-        (sub, 'topk_cells', 'top-k'),
-        (cmh, 'paste_masks_into_image', 'pasting'),
-    ]
 
     def run():
         with torch.no_grad():
             return head.predict_mask(feats, [meta], [res.clone()])
 
-    with labelled(patches):
-        times = profile(run, labels, repeats)
+    times = profile(run, labels, repeats)
     # floors
-    cfg = head.subdivision_settings()
-    points = num_dets * 28 * 28 * (1 + cfg.steps - 2)  # 28x28 grid + 3 steps
+    points = num_dets * head.subdivision_settings().plan((7, 7)).predictions
     fc, k = 256, 80
-    # The cheapest known form: the first layer's fine block applied once to
-    # P2 (PointMLP.project_fine), then per point the coarse block of layer
-    # 1, layers 2-3 and the predicted class's predictor row.
-    p2_pixels = (img_h // 4) * (img_w // 4)
-    mlp_macs = p2_pixels * fc * fc + points * (
-        k * fc + 2 * (fc + k) * fc + (fc + k)
+    # Multiply-adds of the real code: the whole refinement (the point MLP
+    # on the path it takes here, e.g. PointMLP.project_fine on P2) minus the
+    # coarse head, both counted on the modules.
+    from mmdet.structures.bbox import bbox2roi
+
+    rois = bbox2roi([res.bboxes])
+    coarse_macs = count_macs(_CoarseHead(head), (feats[0], rois))
+    mlp_macs = (
+        count_macs(_Refinement(head), (feats[0], rois, res.labels))
+        - coarse_macs
     )
     boxes = res.bboxes
     area = float(
         ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sum()
     )
     maps = num_dets * sum((7 * 2**s) ** 2 for s in range(3, 6))  # 56..224
-    coarse_macs = num_dets * (
-        256 * 256 * 4 * 49 + 12544 * 1024 + 1024 * 1024 + 1024 * k * 49
-    )
     floors = {
         'coarse head': coarse_macs / gemm
         + num_dets * 196 * 256 * 4 * 5 / bandwidth,
@@ -192,29 +185,19 @@ def instance_parts(repeats: int, rates: Rates, div: int) -> list:
 def semantic_parts(repeats: int, rates: Rates, div: int) -> list:
     import torch
 
-    import mmpointrend.models.decode_heads.pointrend_sem_seg_head as sh
-    import mmpointrend.models.utils.subdivision as sub
-    from mmpointrend.models.utils import PointMLP
-    from tools.analysis.common import semantic_render_case
+    from mmpointrend.analysis.cases import semantic_render_case
 
     mlp_gemm, bandwidth = rates.mlp_gemm, rates.bandwidth
     head, fine, coarse, cfg = semantic_render_case(div=div)
     labels = ['feature sampling', 'point MLP', 'uncertainty', 'top-k']
-    patches = [
-        (sh, 'point_sample', 'feature sampling'),
-        (PointMLP, 'forward', 'point MLP'),
-        (sh, 'semantic_uncertainty', 'uncertainty'),
-        (sub, 'topk_cells', 'top-k'),
-    ]
 
     def run():
         with torch.no_grad():
             return head(fine, coarse, cfg)
 
-    with labelled(patches):
-        times = profile(run, labels, repeats)
+    times = profile(run, labels, repeats)
     points, k, fc = 2 * 8192, 19, 256
-    mlp_macs = points * (3 * (fc + k) * fc + (fc + k) * k)
+    mlp_macs = _mlp_macs(head.mlp, points)
     # the two upsampled maps
     maps = 19 * (512 * 1024 + 1024 * 2048) // div**2
     floors = {
@@ -244,9 +227,7 @@ def training_parts(repeats: int, rates: Rates, div: int) -> list:
     import torch
     from mmengine.analysis import FlopAnalyzer
 
-    import mmpointrend.models.decode_heads.pointrend_sem_seg_head as sh
     from mmpointrend.apis import build_model, resolve_config
-    from mmpointrend.models.utils import PointMLP
     from mmpointrend.testing import demo_seg_batch
 
     gemm, mlp_gemm, bandwidth = rates.gemm, rates.mlp_gemm, rates.bandwidth
@@ -268,15 +249,6 @@ def training_parts(repeats: int, rates: Rates, div: int) -> list:
         'feature sampling', 'point MLP', 'point loss', 'backward',
         'optimizer step',
     ]  # fmt: skip
-    patches = [
-        (model, 'extract_feat', 'backbone + neck'),
-        (model, '_coarse_losses', 'coarse head + loss'),
-        (coarse_head, 'forward', 'coarse head + loss'),
-        (point_head.point_sampler, 'sample', 'point sampler'),
-        (sh, 'point_sample', 'feature sampling'),
-        (PointMLP, 'forward', 'point MLP'),
-        (point_head, 'loss_by_feat', 'point loss'),
-    ]
 
     def run():
         from torch.profiler import record_function
@@ -289,8 +261,7 @@ def training_parts(repeats: int, rates: Rates, div: int) -> list:
         with record_function('optimizer step'):
             optim.step()
 
-    with labelled(patches):
-        times = profile(run, labels, repeats)
+    times = profile(run, labels, repeats)
     # Floors: convolutions at the square-GEMM rate (forward multiply-adds
     # counted by MMEngine's analyzer; backward does twice the forward's),
     # the point MLP's GEMMs at their own shape's rate, bytes at the copy
@@ -307,7 +278,7 @@ def training_parts(repeats: int, rates: Rates, div: int) -> list:
     sampler = point_head.point_sampler
     points = 2 * sampler.num_points
     fc, k = 256, 19
-    mlp_macs = points * (3 * (fc + k) * fc + (fc + k) * k)
+    mlp_macs = _mlp_macs(point_head.mlp, points)
     params = sum(p.numel() for p in model.parameters())
     logits = 2 * k * size[0] * size[1]  # coarse logits upsampled for the loss
     floors = {
@@ -355,7 +326,7 @@ def main() -> None:
         '--output', default=osp.join(ROOT, 'docs', 'benchmarks.md')
     )
     args = parser.parse_args()
-    from tools.analysis.common import replace_block
+    from mmpointrend.analysis.measure import replace_block
 
     rates = machine_rates()
     gemm, mlp_gemm, bandwidth = rates.gemm, rates.mlp_gemm, rates.bandwidth

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from mmpointrend.analysis.cases import semantic_render_case
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import semantic_render_case  # noqa: E402
 
 
 def main() -> None:

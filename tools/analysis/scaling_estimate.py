@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
+
+from mmpointrend.analysis.measure import replace_block
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from tools.analysis.common import replace_block  # noqa: E402
 
 RECIPES = {
     'Cityscapes SemanticFPN+PointRend R50': dict(

@@ -19,10 +19,12 @@ from mmpointrend.utils.validation import check_counts, check_positive_ints
 
 from ..utils.point_features import point_labels, point_sample
 from ..utils.point_mlp import build_point_mlp
+from ..utils.profiling import region
 from ..utils.subdivision import (
+    PointPredictor,
     StepObserver,
     SubdivisionSettings,
-    render_by_subdivision,
+    render,
 )
 
 #: Inference defaults when the segmentor's ``test_cfg`` leaves them out:
@@ -195,6 +197,23 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             )
         return feats
 
+    def point_predictor(
+        self, inputs: list[Tensor], prev_output: Tensor
+    ) -> PointPredictor:
+        """The renderer's point predictor: the point head at given points.
+
+        Args:
+            inputs (list[Tensor]): Multi-level features of the backbone/neck
+                (the levels ``in_index`` names are read).
+            prev_output (Tensor): (B, K, h, w) coarse-stage logits.
+
+        Returns:
+            PointPredictor: (B, P, 2) normalized ``(x, y)`` -> (B, K, P)
+            refined logits.
+        """
+        feats = self._transform_inputs(inputs)
+        return lambda points: self._predict_points(feats, prev_output, points)
+
     def _predict_points(
         self, feats: list[Tensor], coarse_logits: Tensor, points: Tensor
     ) -> Tensor:
@@ -209,11 +228,15 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         Returns:
             Tensor: (B, K, P) refined logits.
         """
-        samples = [point_sample(f, points) for f in feats]
-        # cat copies even a single tensor: (B, C, P) per step for nothing
-        fine = samples[0] if len(samples) == 1 else torch.cat(samples, dim=1)
-        coarse = point_sample(coarse_logits, points)
-        return self.mlp(fine, coarse)
+        with region('feature sampling'):
+            samples = [point_sample(f, points) for f in feats]
+            # cat copies even a single tensor: (B, C, P) per step for nothing
+            fine = (
+                samples[0] if len(samples) == 1 else torch.cat(samples, dim=1)
+            )
+            coarse = point_sample(coarse_logits, points)
+        with region('point MLP'):
+            return self.mlp(fine, coarse)
 
     @staticmethod
     def _check_prev_output(prev_output: object) -> None:
@@ -249,16 +272,15 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
             Tensor: (B, K, h * s**steps, w * s**steps) refined logits.
         """
         self._check_prev_output(prev_output)
-        cfg = self.subdivision_settings(test_cfg)
-        feats = self._transform_inputs(inputs)
-        return render_by_subdivision(
+        plan = self.subdivision_settings(test_cfg).plan(
+            tuple(prev_output.shape[-2:])
+        )
+        return render(
             prev_output,
-            lambda points: self._predict_points(feats, prev_output, points),
+            self.point_predictor(inputs, prev_output),
             self.uncertainty,
-            num_steps=cfg.steps,
-            num_points=cfg.num_points,
-            scale_factor=cfg.scale_factor,
-            on_step=on_step,
+            plan,
+            on_step,
         )
 
     def predict(
@@ -354,6 +376,15 @@ class PointRendSemSegHead(BaseCascadeDecodeHead):
         Returns:
             dict[str, Tensor]: Losses and ``acc_point``.
         """
+        with region('point loss'):
+            return self._point_losses(point_logits, points, batch_data_samples)
+
+    def _point_losses(
+        self,
+        point_logits: Tensor,
+        points: Tensor,
+        batch_data_samples: SampleList,
+    ) -> dict[str, Tensor]:
         gt = self._stack_batch_gt(batch_data_samples)  # (B, 1, H, W)
         labels = point_labels(gt[:, 0], points)
         losses: dict[str, Tensor] = {}

@@ -17,6 +17,7 @@ from mmpointrend.utils.typing_utils import ConfigType
 from mmpointrend.utils.validation import check_cfg_keys
 
 from ..utils.point_features import class_channel
+from ..utils.profiling import region
 from ..utils.subdivision import StepObserver, SubdivisionSettings, render
 from .point_targets import PointTrainBatch
 
@@ -309,7 +310,8 @@ class PointRendMaskRoIHead(StandardRoIHead):
             S) coarse logits) and (R, 1, M, M) refined logits of the
             predicted class.
         """
-        coarse = self._mask_forward(x, rois)['mask_preds']
+        with region('coarse head'):
+            coarse = self._mask_forward(x, rois)['mask_preds']
         start = self.render_start(coarse, labels)
         plan = self.subdivision_settings().plan(tuple(start.shape[-2:]))
         predict = self.point_head.point_predictor(

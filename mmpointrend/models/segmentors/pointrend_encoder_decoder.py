@@ -13,6 +13,7 @@ from mmpointrend.utils.typing_utils import ConfigType, OptConfigType
 from mmpointrend.utils.validation import check_cfg_keys
 
 from ..decode_heads.pointrend_sem_seg_head import PointRendSemSegHead
+from ..utils.profiling import region
 from ..utils.subdivision import SubdivisionSettings
 
 #: mmseg keeps the training sampler's settings in the segmentor's train_cfg;
@@ -201,7 +202,8 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
         """
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return super().extract_feat(inputs)
+        with region('backbone + neck'):
+            return super().extract_feat(inputs)
 
     def _decode_head_forward_train(
         self, inputs: list[Tensor], data_samples: SampleList
@@ -216,11 +218,12 @@ class PointRendEncoderDecoder(CascadeEncoderDecoder):
             dict: ``decode_0.*`` coarse and ``decode_1.*`` point losses.
         """
         coarse_head, point_head = self.decode_head
-        coarse_logits = coarse_head.forward(inputs)
-        losses = add_prefix(
-            self._coarse_losses(coarse_head, coarse_logits, data_samples),
-            'decode_0',
-        )
+        with region('coarse head + loss'):
+            coarse_logits = coarse_head.forward(inputs)
+            coarse_losses = self._coarse_losses(
+                coarse_head, coarse_logits, data_samples
+            )
+        losses = add_prefix(coarse_losses, 'decode_0')
         point_losses = point_head.loss(
             inputs, coarse_logits, data_samples, self.train_cfg
         )

@@ -16,6 +16,7 @@ from torch import Tensor
 from mmpointrend.registry import TASK_UTILS
 
 from .point_features import point_sample
+from .profiling import region
 
 #: Maps (B, K, ...) logits to (B, ...) scores, higher meaning less certain.
 UncertaintyFn = Callable[[Tensor], Tensor]
@@ -196,6 +197,12 @@ class UncertaintyPointSampler:
             Tensor: (B, N, 2) normalized ``(x, y)`` points; the first
             ``int(beta * N)`` are the uncertain ones.
         """
+        with region('point sampler'):
+            return self._sample(coarse_logits, uncertainty)
+
+    def _sample(
+        self, coarse_logits: Tensor, uncertainty: UncertaintyFn
+    ) -> Tensor:
         batch = coarse_logits.shape[0]
         device = coarse_logits.device
         candidates = torch.rand(batch, self.num_candidates, 2, device=device)

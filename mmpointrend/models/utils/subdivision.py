@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .point_features import cell_centers, regular_grid_points
 from .point_selection import topk_cells
+from .profiling import region
 
 #: Maps (B, P, 2) normalized points to (B, K, P) refined logits.
 PointPredictor = Callable[[Tensor], Tensor]
@@ -300,8 +301,10 @@ def render(
             mode='bilinear',
             align_corners=False,
         )
-        scores = uncertainty(logits).reshape(batch, height * width)
-        idx = topk_cells(scores, step.points)
+        with region('uncertainty'):
+            scores = uncertainty(logits).reshape(batch, height * width)
+        with region('top-k'):
+            idx = topk_cells(scores, step.points)
         point_logits = predict_points(cell_centers(idx, height, width))
         logits = (
             logits.reshape(batch, channels, height * width)

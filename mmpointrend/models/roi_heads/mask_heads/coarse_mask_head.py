@@ -22,6 +22,8 @@ from mmpointrend.registry import MODELS
 from mmpointrend.utils.typing_utils import OptConfigType, OptMultiConfig
 from mmpointrend.utils.validation import check_positive_ints
 
+from ...utils.profiling import region
+
 
 @MODELS.register_module()
 class PointRendCoarseMaskHead(FCNMaskHead):
@@ -177,9 +179,14 @@ class PointRendCoarseMaskHead(FCNMaskHead):
             mask_preds, results_list, batch_img_metas
         ):
             probs = preds if activate_map else preds.sigmoid()
-            paste_masks_into_image(
-                probs, results, meta, rcnn_test_cfg.mask_thr_binary, rescale
-            )
+            with region('pasting'):
+                paste_masks_into_image(
+                    probs,
+                    results,
+                    meta,
+                    rcnn_test_cfg.mask_thr_binary,
+                    rescale,
+                )
         return results_list
 
 

@@ -39,6 +39,7 @@ from ...utils.point_features import (
     sample_roi_points,
 )
 from ...utils.point_mlp import PointMLP, build_point_mlp
+from ...utils.profiling import region
 from ...utils.subdivision import PointPredictor, RenderPlan
 from ..point_targets import PointTrainBatch
 
@@ -270,19 +271,17 @@ class PointRendMaskPointHead(BaseModule):
         strides = list(fine_strides)
 
         def predict(chunk: slice, pts: Tensor) -> Tensor:
-            fine = sample_roi_points(
-                maps,
-                strides,
-                rois[chunk],
-                pts,
-                reduce='sum' if projected else 'cat',
-            )
-            return self._predict(
-                fine,
-                point_sample(coarse[chunk], pts),
-                labels[chunk],
-                projected,
-            )
+            with region('feature sampling'):
+                fine = sample_roi_points(
+                    maps,
+                    strides,
+                    rois[chunk],
+                    pts,
+                    reduce='sum' if projected else 'cat',
+                )
+                coarse_at = point_sample(coarse[chunk], pts)
+            with region('point MLP'):
+                return self._predict(fine, coarse_at, labels[chunk], projected)
 
         exporting = torch.compiler.is_exporting()
 
@@ -321,7 +320,8 @@ class PointRendMaskPointHead(BaseModule):
         pixels = sum(f[0, 0].numel() * f.shape[0] for f in fine_feats)
         if predictions <= pixels:
             return list(fine_feats), False
-        projected = self.mlp.project_fine(fine_feats)
+        with region('point MLP'):
+            projected = self.mlp.project_fine(fine_feats)
         if projected is None:
             return list(fine_feats), False
         return projected, True

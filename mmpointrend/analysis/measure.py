@@ -1,8 +1,9 @@
-"""Helpers shared by the scripts in tools/analysis (and tools/demo.py).
+"""How the scripts in tools/analysis measure and report.
 
 One timer (:func:`measure_calls`, :func:`median_seconds`), one worker
-spawner (:func:`run_in_process`), the machine description, the Markdown
-block writer and the small CPU recipes' schedule options.
+spawner (:func:`run_in_process`), alternating measurement of competitors
+(:func:`measure_interleaved`), the machine description and the Markdown
+block writer of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -276,70 +277,6 @@ def measure_interleaved(
         )
         for name in names
     }
-
-
-def schedule_options(iters: int, poly: bool) -> list[str]:
-    """``--cfg-options`` that shorten or lengthen a small CPU recipe.
-
-    The recipes in ``configs/synthetic`` and ``configs/dsb2018`` warm up
-    linearly (``param_scheduler[0]``), then either decay polynomially after
-    the warm-up (semantic) or step down by 10x at 3/4 of the schedule
-    (instance). This keeps that shape for ``iters`` iterations, validating
-    and saving once at the end.
-
-    Args:
-        iters (int): New schedule length.
-        poly (bool): True for the poly decay of the semantic recipes, False
-            for the step decay of the instance recipes.
-
-    Returns:
-        list[str]: ``key=value`` strings for ``--cfg-options``.
-    """
-    if iters < 1:
-        raise ValueError(f'iters must be >= 1, got {iters}')
-    warmup = max(1, min(50, iters // 10))
-    options = [
-        f'train_cfg.max_iters={iters}',
-        f'train_cfg.val_interval={iters}',
-        f'default_hooks.checkpoint.interval={iters}',
-        f'param_scheduler.0.end={warmup}',
-        f'param_scheduler.1.end={iters}',
-    ]
-    if poly:
-        options.append(f'param_scheduler.1.begin={warmup}')
-    else:
-        options.append(f'param_scheduler.1.milestones=[{iters * 3 // 4}]')
-    return options
-
-
-def semantic_render_case(seed: int = 0, div: int = 1):
-    """The semantic point head at 1024x2048 (K = 19, N = 8192, 2 steps).
-
-    ``div`` divides each side (4: a quick check that a script runs).
-
-    Returns:
-        tuple: ``(head, fine, coarse, test_cfg)``: a
-        :class:`~mmpointrend.models.PointRendSemSegHead` in eval mode, its
-        256-channel stride-4 P2 level, smooth coarse logits (as a trained
-        coarse head gives) and the render settings.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from mmpointrend.models import PointRendSemSegHead
-
-    torch.manual_seed(seed)
-    head = PointRendSemSegHead(
-        in_channels=[256], in_index=[0], channels=256, num_classes=19
-    ).eval()
-    coarse = F.interpolate(
-        torch.randn(1, 19, 16, 32) * 4,
-        size=(256 // div, 512 // div),
-        mode='bilinear',
-    )
-    fine = [torch.randn(1, 256, 256 // div, 512 // div)]
-    cfg = dict(subdivision_steps=2, subdivision_num_points=8192)
-    return head, fine, coarse, cfg
 
 
 def spread(result: dict) -> str:
