@@ -11,8 +11,8 @@ import json
 import pytest
 from conftest import run_tool
 
-from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.data.dsb2018 import convert_dsb2018
+from mmpointrend.dataset_makers import generate_synthetic_dataset
+from mmpointrend.dataset_makers.dsb2018 import convert_dsb2018
 
 pytestmark = pytest.mark.slow
 

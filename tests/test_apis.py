@@ -19,7 +19,7 @@ from mmpointrend.apis import (
     init_model,
 )
 from mmpointrend.apis import build_model as build_model_from_config
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 from mmpointrend.engine import CheckpointMismatchError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from mmpointrend.checkpoint.loading import load_checkpoint_file
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEM = 'configs/custom_dataset/pointrend_fpn_r18-slim_2xb4-600_my-dataset-256x256.py'

@@ -82,3 +82,52 @@ def test_model_zoo_page_is_generated_from_the_metafiles():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _architecture_rows():
+    text = open(osp.join(ROOT, 'docs', 'architecture.md')).read()
+    table = text.split('## Where each concept lives', 1)[1].split('\n## ')[0]
+    rows = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if len(cells) != 3 or cells[1] in ('file', '---'):
+            continue
+        files = re.findall(r'`([\w./-]+)`', cells[1])
+        names = re.findall(r'`(\w+(?:\.py)?)`', cells[2])
+        rows.append((cells[0][:40], files, names))
+    return rows
+
+
+def test_architecture_cites_files_and_names_that_exist():
+    """Every file of docs/architecture.md's table exists, and every name in
+    its row is defined in one of the row's files (a module or a folder).
+    """
+    rows = _architecture_rows()
+    assert len(rows) >= 20
+    for concept, files, names in rows:
+        assert files, concept
+        sources = []
+        for rel in files:
+            path = osp.join(ROOT, rel)
+            assert osp.exists(path), f'{concept}: {rel} does not exist'
+            if osp.isdir(path):
+                sources += glob.glob(osp.join(path, '**', '*'), recursive=True)
+            else:
+                sources.append(path)
+        text = '\n'.join(open(p).read() for p in sources if p.endswith('.py'))
+        listing = {osp.basename(p) for p in sources}
+        for name in names:
+            if name.endswith('.py'):
+                assert name in listing, f'{concept}: no {name} in {files}'
+                continue
+            defined = re.search(
+                rf'^\s*(?:def|class) {name}\b|^\s*{name}\b.*=|'
+                rf'\bdef {name}\(',
+                text,
+                re.M,
+            )
+            upstream = name in (
+                'BaseCascadeDecodeHead', 'CascadeEncoderDecoder',
+                'StandardRoIHead', 'FCNMaskHead', 'TASK_UTILS', 'MODELS',
+            )  # fmt: skip
+            assert defined or upstream, f'{concept}: {name} not in {files}'

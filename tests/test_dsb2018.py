@@ -6,7 +6,7 @@ import sys
 import cv2
 import numpy as np
 
-from mmpointrend.data.dsb2018 import convert_dsb2018
+from mmpointrend.dataset_makers.dsb2018 import convert_dsb2018
 
 
 def test_conversion_splits_image_and_keeps_all_nuclei(tmp_path):

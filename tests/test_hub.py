@@ -30,7 +30,7 @@ from conftest import (
 from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.apis import inference_model, init_model
 from mmpointrend.checkpoint import zoo as hub
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MAX_REQUESTS = 200

@@ -10,7 +10,10 @@ from conftest import run_tool
 from mmdet.datasets import CocoDataset
 from mmengine.config import Config
 
-from mmpointrend.data.lvis_cocofied import COCO_ID_TO_SYNSET, cocofy_lvis
+from mmpointrend.dataset_makers.lvis_cocofied import (
+    COCO_ID_TO_SYNSET,
+    cocofy_lvis,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(

@@ -9,8 +9,8 @@ import pytest
 from conftest import run_tool
 from pycocotools import mask as mask_utils
 
-from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.data.point_annotations import (
+from mmpointrend.dataset_makers import generate_synthetic_dataset
+from mmpointrend.dataset_makers.point_annotations import (
     sample_point_annotations,
     summarize_point_annotations,
 )

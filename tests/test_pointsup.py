@@ -11,8 +11,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.data.point_annotations import sample_point_annotations
+from mmpointrend.dataset_makers import generate_synthetic_dataset
+from mmpointrend.dataset_makers.point_annotations import (
+    sample_point_annotations,
+)
 from mmpointrend.models.roi_heads.point_targets import (
     annotated_points,
     point_bce,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import run_tool
 
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 from mmpointrend.visualization import load_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -87,7 +87,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from mmpointrend.data import (
+    from mmpointrend.dataset_makers import (
         dataset_is_complete,
         generate_synthetic_dataset,
     )

@@ -47,7 +47,7 @@ step cuda_tests 180 "$PY" -m pytest -m cuda tests/cuda -q -p no:cacheprovider \
   -o addopts="" --junitxml="$OUT/cuda_tests.xml"
 
 DATA="$OUT/data"
-step make_data 120 "$PY" -c "from mmpointrend.data import generate_synthetic_dataset as g; g('$DATA', num_train=32, num_val=8, size=128, seed=0)"
+step make_data 120 "$PY" -c "from mmpointrend.dataset_makers import generate_synthetic_dataset as g; g('$DATA', num_train=32, num_val=8, size=128, seed=0)"
 SEM=configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py
 INS=configs/synthetic/pointrend_mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py
 HALF=$(( ITERS * 2 / 3 ))

@@ -26,7 +26,7 @@ from _launch import (
 )
 
 from mmpointrend.apis.folder_inference import PARTIAL, list_images
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 

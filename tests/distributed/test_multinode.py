@@ -19,7 +19,7 @@ import pytest
 import torch
 from _launch import INS_CONFIG, SEM_CONFIG, finish, free_port, run_ok, start
 
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 

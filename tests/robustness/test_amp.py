@@ -124,7 +124,7 @@ def test_instance_mask_branch_under_autocast(dtype):
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    from mmpointrend.data import generate_synthetic_dataset
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
 
     root = str(tmp_path_factory.mktemp('synthetic'))
     generate_synthetic_dataset(root, num_train=2, num_val=1, size=128, seed=2)

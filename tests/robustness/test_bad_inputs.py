@@ -206,7 +206,7 @@ def test_negative_point_head_channels():
 # -- data files ------------------------------------------------------------
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    from mmpointrend.data import generate_synthetic_dataset
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
 
     root = str(tmp_path_factory.mktemp('synthetic'))
     generate_synthetic_dataset(root, num_train=2, num_val=1, size=64, seed=5)

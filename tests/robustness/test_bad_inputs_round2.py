@@ -20,8 +20,10 @@ from payloads import INS_CONFIG, SEM_CONFIG, run_tool
 
 from mmpointrend.apis import build_model as build_model_from_config
 from mmpointrend.apis.folder_inference import check_out_dir, list_images
-from mmpointrend.data import generate_synthetic_dataset
-from mmpointrend.data.point_annotations import sample_point_annotations
+from mmpointrend.dataset_makers import generate_synthetic_dataset
+from mmpointrend.dataset_makers.point_annotations import (
+    sample_point_annotations,
+)
 from mmpointrend.models.roi_heads.mask_heads.coarse_mask_head import (
     paste_masks_into_image,
 )

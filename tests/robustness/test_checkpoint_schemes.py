@@ -122,7 +122,7 @@ def test_unknown_open_mmlab_name_suggests_close_ones():
 @pytest.mark.slow
 def test_train_tool_never_runs_a_planted_pretrained_payload(tmp_path, marker):
     """The config a user copies: backbone init_cfg names open-mmlab://."""
-    from mmpointrend.data import generate_synthetic_dataset
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
 
     data_root = str(tmp_path / 'data')
     generate_synthetic_dataset(data_root, num_train=2, num_val=1, size=64)

@@ -28,7 +28,7 @@ MAX_ITERS = 8
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    from mmpointrend.data import generate_synthetic_dataset
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
 
     root = str(tmp_path_factory.mktemp('synthetic'))
     generate_synthetic_dataset(root, num_train=4, num_val=1, size=128, seed=4)

@@ -232,7 +232,7 @@ def test_http_checkpoint_is_loaded_safely(tmp_path, marker, monkeypatch):
 # -- layer 3: the tools -------------------------------------------------------
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    from mmpointrend.data import generate_synthetic_dataset
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
 
     root = str(tmp_path_factory.mktemp('synthetic'))
     generate_synthetic_dataset(root, num_train=2, num_val=1, size=64, seed=5)

@@ -53,11 +53,11 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def prepare_data(data: str, root: str) -> None:
     """Write the dataset ``data`` to ``root`` unless it is already there."""
-    from mmpointrend.data import (
+    from mmpointrend.dataset_makers import (
         dataset_is_complete,
         generate_synthetic_dataset,
     )
-    from mmpointrend.data.dsb2018 import convert_dsb2018
+    from mmpointrend.dataset_makers.dsb2018 import convert_dsb2018
 
     if data == 'synthetic':
         # any complete dataset there is used as is (tests write a tiny one)
@@ -77,7 +77,9 @@ def prepare_point_annotations(root: str, num_points: int) -> None:
     in its box (``tools/dataset_converters/coco_to_points.py``'s defaults,
     seed included). Kept when it is there already.
     """
-    from mmpointrend.data.point_annotations import sample_point_annotations
+    from mmpointrend.dataset_makers.point_annotations import (
+        sample_point_annotations,
+    )
 
     ann = osp.join(root, 'annotations')
     dst = osp.join(ann, f'instances_train_points_n{num_points}.json')

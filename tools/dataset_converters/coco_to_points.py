@@ -17,7 +17,7 @@ import argparse
 import json
 
 from mmpointrend.checkpoint.io import check_output_path, write_atomically
-from mmpointrend.data.point_annotations import (
+from mmpointrend.dataset_makers.point_annotations import (
     sample_point_annotations,
     summarize_point_annotations,
 )

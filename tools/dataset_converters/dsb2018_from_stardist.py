@@ -9,7 +9,7 @@ Example:
 
 import argparse
 
-from mmpointrend.data.dsb2018 import convert_dsb2018
+from mmpointrend.dataset_makers.dsb2018 import convert_dsb2018
 
 
 def main() -> None:

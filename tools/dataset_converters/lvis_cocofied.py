@@ -16,7 +16,7 @@ from mmpointrend.checkpoint.io import (
     src_dst_parser,
     write_atomically,
 )
-from mmpointrend.data.lvis_cocofied import cocofy_lvis
+from mmpointrend.dataset_makers.lvis_cocofied import cocofy_lvis
 
 
 def main() -> None:

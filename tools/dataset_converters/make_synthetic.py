@@ -7,7 +7,7 @@ Example:
 import argparse
 import time
 
-from mmpointrend.data import generate_synthetic_dataset
+from mmpointrend.dataset_makers import generate_synthetic_dataset
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
-"""Data a user can make on any machine.
+"""Makers of dataset files: what a user can generate or convert on disk.
 
 The synthetic dataset, the DSB2018 image of a registry package, the
-LVIS-to-COCO class mapping and one COCO writer.
+LVIS-to-COCO class mapping, PointSup point annotations from COCO masks and
+one COCO writer. They write files; nothing here is registered.
 
-The registered dataset classes and transforms are in
+The registered dataset classes and transforms that *read* datasets are in
 :mod:`mmpointrend.datasets`.
 """
 
