@@ -99,8 +99,10 @@ def _architecture_rows():
 
 
 def test_architecture_cites_files_and_names_that_exist():
-    """Every file of docs/architecture.md's table exists, and every name in
-    its row is defined in one of the row's files (a module or a folder).
+    """docs/architecture.md's table cites only what exists.
+
+    Every file exists, and every name in a row is defined in one of the
+    row's files (a module or a folder).
     """
     rows = _architecture_rows()
     assert len(rows) >= 20
