@@ -1,33 +1,12 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_train.sh CONFIG NPROC [train.py args]
 # NPROC processes per node via torchrun: NCCL on GPUs, gloo on CPU-only
-# machines. Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT.
-# The script execs torchrun, so a signal to it reaches torchrun (which stops
-# its workers); workers also exit when torchrun dies (even by kill -9).
+# machines. Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT. The launch
+# itself is tools/dist_launch.sh (it execs torchrun, so a signal reaches it).
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: bash tools/dist_train.sh CONFIG NPROC [train.py args]" >&2
   exit 2
 fi
-CONFIG=$1
-NPROC=$2
-if ! [[ "$NPROC" =~ ^[1-9][0-9]*$ ]]; then
-  echo "error: NPROC must be a positive integer (processes per node), got '$NPROC'" >&2
-  exit 2
-fi
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-
-export PYTHONPATH="$DIR/..:${PYTHONPATH:-}"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROC" \
-    --master_port="$PORT" \
-    "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$DIR/dist_launch.sh" "$DIR/train.py" "$2" 1 "$1" "${@:3}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os.path as osp
 
 import torch
 from mmengine.structures import PixelData
@@ -56,52 +57,18 @@ def demo_seg_batch(
     return inputs, samples
 
 
-_TINY = dict(
-    # Children resolve in mmseg's scope whatever the caller's default scope.
-    _scope_='mmseg',
-    type='mmpointrend.PointRendEncoderDecoder',
-    backbone=dict(
-        type='mmseg.ResNetV1c',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
-        norm_cfg=dict(type='BN', requires_grad=True),
-    ),
-    neck=dict(
-        type='mmseg.FPN',
-        in_channels=[16, 32, 64, 128],
-        out_channels=32,
-        num_outs=4,
-    ),
-    decode_head=[
-        dict(
-            type='mmseg.FPNHead',
-            in_channels=[32, 32, 32, 32],
-            in_index=[0, 1, 2, 3],
-            feature_strides=[4, 8, 16, 32],
-            channels=32,
-            dropout_ratio=-1,
-            num_classes=4,
-            norm_cfg=dict(type='BN', requires_grad=True),
-            align_corners=False,
-        ),
-        dict(
-            type='mmpointrend.PointRendSemSegHead',
-            in_channels=[32],
-            in_index=[0],
-            channels=32,
-            num_classes=4,
-            point_sampler=dict(
-                type='mmpointrend.UncertaintyPointSampler', num_points=64
-            ),
-        ),
-    ],
-    test_cfg=dict(subdivision_steps=2, subdivision_num_points=256),
+#: The shipped small semantic recipe the tiny model is derived from.
+_RECIPE = (
+    'configs/synthetic/pointrend_fpn_r18-slim_2xb4-600_synthetic-256x256.py'
 )
 
 
 def tiny_segmentor_cfg(**overrides) -> dict:
     """Config of a very small SemanticFPN + PointRend segmentor (4 classes).
+
+    The shipped synthetic recipe's model (``_RECIPE``) at half its widths:
+    a 16-channel ResNet-18, a 32-channel FPN, 4 classes, 64 training points
+    and a 256-point render, so unit tests build and run it in moments.
 
     Args:
         **overrides: Top-level model keys to replace.
@@ -109,9 +76,33 @@ def tiny_segmentor_cfg(**overrides) -> dict:
     Returns:
         dict: A model config for ``mmpointrend.registry.MODELS.build``.
     """
-    cfg = copy.deepcopy(_TINY)
-    cfg.update(overrides)
-    return cfg
+    from mmengine.config import Config
+
+    from mmpointrend.checkpoint.zoo import zoo_root
+
+    recipe = Config.fromfile(osp.join(zoo_root(), _RECIPE)).model.to_dict()
+    coarse, point = recipe['decode_head']
+    recipe.update(
+        # Children resolve in mmseg's scope whatever the caller's default.
+        _scope_='mmseg',
+        backbone=dict(recipe['backbone'], stem_channels=16, base_channels=16),
+        neck=dict(
+            recipe['neck'], in_channels=[16, 32, 64, 128], out_channels=32
+        ),
+        decode_head=[
+            dict(coarse, in_channels=[32] * 4, channels=32, num_classes=4),
+            dict(
+                point,
+                in_channels=[32],
+                channels=32,
+                num_classes=4,
+                point_sampler=dict(point['point_sampler'], num_points=64),
+            ),
+        ],
+        test_cfg=dict(subdivision_steps=2, subdivision_num_points=256),
+    )
+    recipe.update(copy.deepcopy(overrides))
+    return recipe
 
 
 def random_bn_statistics(model: torch.nn.Module, seed: int = 0):
