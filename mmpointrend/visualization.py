@@ -20,6 +20,7 @@ from mmengine.dataset import Compose
 from torch import Tensor
 
 from .apis.inference import init_model
+from .checkpoint.io import write_image
 from .models.utils import cell_centers, class_channel
 
 
@@ -197,11 +198,11 @@ def draw_semantic(
             text += f', {idx.shape[1]} points'
         panel = caption(panel, text)
         path = osp.join(out_dir, f'semantic_{i}_{name.replace(" ", "")}.png')
-        cv2.imwrite(path, panel)
+        write_image(path, panel)
         files.append(path)
         panels.append(cv2.resize(panel, (width // 2, height // 2)))
     strip = osp.join(out_dir, 'semantic_subdivision.png')
-    cv2.imwrite(strip, np.concatenate(panels, axis=1))
+    write_image(strip, np.concatenate(panels, axis=1))
     return files + [strip]
 
 
@@ -311,7 +312,7 @@ def draw_instance(
                 panel = _draw_points(panel, pts)
             panels.append(caption(panel, f'{name} {m}x{m}'))
         path = osp.join(out_dir, f'instance_{r}.png')
-        cv2.imwrite(path, np.concatenate(panels, axis=1))
+        write_image(path, np.concatenate(panels, axis=1))
         files.append(path)
     return files
 

@@ -19,6 +19,8 @@ import os.path as osp
 import statistics
 from dataclasses import dataclass
 
+from mmpointrend.checkpoint.io import save_figure
+
 from .measure import machine, replace_block
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -407,7 +409,7 @@ def plot(
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -59,8 +59,9 @@ def replace_block(path: str, name: str, body: str) -> None:
         )
     else:
         text += f'\n{block}\n'
-    with open(path, 'w') as f:
-        f.write(text)
+    from mmpointrend.checkpoint.io import write_text
+
+    write_text(path, text)
 
 
 def _rss_mib() -> float:

@@ -13,7 +13,7 @@ import os
 import os.path as osp
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO
+from typing import IO, Any
 
 import torch
 
@@ -121,6 +121,47 @@ def write_atomically(
         if fsync:
             f.flush()
             os.fsync(f.fileno())
+
+
+def write_text(dst: str, text: str) -> None:
+    """Write UTF-8 text through :func:`write_atomically`.
+
+    Args:
+        dst (str): Output path.
+        text (str): The content.
+    """
+    data = text.encode('utf-8')
+    write_atomically(dst, lambda f: f.write(data))
+
+
+def write_image(dst: str, image: Any) -> None:
+    """Encode an image with OpenCV (format by extension) and write it whole.
+
+    Args:
+        dst (str): Output path (``.png``, ``.jpg``, ...).
+        image (np.ndarray): (H, W) or (H, W, 3) BGR image.
+
+    Raises:
+        ValueError: OpenCV cannot encode it in that format.
+    """
+    import cv2
+
+    ok, encoded = cv2.imencode(osp.splitext(dst)[1] or '.png', image)
+    if not ok:
+        raise ValueError(f'OpenCV could not encode {dst}')
+    write_atomically(dst, lambda f: f.write(encoded.tobytes()))
+
+
+def save_figure(figure: Any, dst: str, **kwargs: Any) -> None:
+    """``figure.savefig`` through a temporary file and a rename.
+
+    Args:
+        figure (matplotlib.figure.Figure): The figure.
+        dst (str): Output path; its extension picks the format.
+        **kwargs: Passed to ``savefig`` (``dpi``, ``bbox_inches``).
+    """
+    with replacing(dst, suffix=osp.splitext(dst)[1]) as tmp:
+        figure.savefig(tmp, **kwargs)
 
 
 def save_converted(

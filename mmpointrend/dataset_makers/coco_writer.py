@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import os.path as osp
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from mmpointrend.checkpoint.io import write_text
 
 
 def write_coco_instances(
@@ -50,14 +50,12 @@ def write_coco_instances(
     categories = [
         dict(id=i + 1, name=name) for i, name in enumerate(class_names)
     ]
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(
-            dict(
-                images=list(images),
-                annotations=annotations,
-                categories=categories,
-            ),
-            f,
-        )
+    text = json.dumps(
+        dict(
+            images=list(images),
+            annotations=annotations,
+            categories=categories,
+        ),
+    )
+    write_text(path, text)
     return len(annotations)

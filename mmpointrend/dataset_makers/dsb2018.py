@@ -18,8 +18,9 @@ import importlib.util
 import os
 import os.path as osp
 
-import cv2
 import numpy as np
+
+from mmpointrend.checkpoint.io import write_image
 
 from .coco_writer import write_coco_instances
 
@@ -85,8 +86,8 @@ def convert_dsb2018(out_dir: str, split: int = 384) -> dict[str, int]:
         os.makedirs(ann_dir, exist_ok=True)
         crop, lab = picture[:, cols], labels[:, cols]
         file_name = f'dsb2018_{name}.png'
-        cv2.imwrite(osp.join(img_dir, file_name), crop)
-        cv2.imwrite(osp.join(ann_dir, file_name), (lab > 0).astype(np.uint8))
+        write_image(osp.join(img_dir, file_name), crop)
+        write_image(osp.join(ann_dir, file_name), (lab > 0).astype(np.uint8))
         image = dict(
             id=1,
             file_name=file_name,

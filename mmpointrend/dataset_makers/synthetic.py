@@ -20,6 +20,8 @@ import os.path as osp
 import cv2
 import numpy as np
 
+from mmpointrend.checkpoint.io import write_image
+
 from .coco_writer import write_coco_instances
 
 #: Class 0 is background; instance categories are ids 1..4 in COCO.
@@ -192,8 +194,8 @@ def generate_synthetic_dataset(
         for i in range(num):
             name = f'{split}_{i:04d}.png'
             img, label, scene = render_scene(rng, size)
-            cv2.imwrite(osp.join(img_dir, name), img)
-            cv2.imwrite(osp.join(ann_dir, name), label)
+            write_image(osp.join(img_dir, name), img)
+            write_image(osp.join(ann_dir, name), label)
             images.append(
                 dict(id=i + 1, file_name=name, height=size, width=size)
             )

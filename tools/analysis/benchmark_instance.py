@@ -43,6 +43,7 @@ from mmpointrend.analysis.measure import (
     spread,
     verdict,
 )
+from mmpointrend.checkpoint.io import save_figure
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -143,7 +144,7 @@ def plot_sweep(rows: list[dict], path: str) -> None:
     ax2.set_ylabel(f'ms for {NUM_DETS} RoIs (median)')
     ax2.set_title('Mask-branch time vs output size')
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

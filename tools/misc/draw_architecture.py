@@ -87,6 +87,8 @@ def draw(path: str) -> None:
     """Write the picture to ``path``."""
     import matplotlib
 
+    from mmpointrend.checkpoint.io import save_figure
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
@@ -139,7 +141,7 @@ def draw(path: str) -> None:
             'class -> points -> 224x224 mask', ha='center', fontsize=11,
             weight='bold')  # fmt: skip
     os.makedirs(osp.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches='tight')
+    save_figure(fig, path, dpi=100, bbox_inches='tight')
     plt.close(fig)
 
 

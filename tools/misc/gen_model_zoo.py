@@ -13,6 +13,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from mmpointrend.checkpoint import zoo as hub  # noqa: E402
+from mmpointrend.checkpoint.io import write_text  # noqa: E402
 
 OUT = osp.join(ROOT, 'docs', 'model_zoo.md')
 
@@ -104,8 +105,7 @@ def main() -> None:
                 )
         print(f'{OUT} is up to date')
         return
-    with open(OUT, 'w') as f:
-        f.write(text)
+    write_text(OUT, text)
     print(f'wrote {OUT}')
 
 

@@ -18,12 +18,12 @@ import argparse
 import os
 import os.path as osp
 
-import cv2
 import numpy as np
 from mmengine.config import DictAction
 
 from mmpointrend import visualization as vis
 from mmpointrend.checkpoint.cli import add_trust_argument
+from mmpointrend.checkpoint.io import write_image
 from mmpointrend.engine.runner_setup import run_cli
 
 
@@ -107,7 +107,7 @@ def main() -> None:
         panels = [vis.caption(p, c) for p, c in zip(panels, captions)]
         path = osp.join(args.out, 'comparison.png')
         os.makedirs(args.out, exist_ok=True)
-        cv2.imwrite(path, np.concatenate(panels, axis=1))
+        write_image(path, np.concatenate(panels, axis=1))
         files.append(path)
     for f in files:
         print(f)
