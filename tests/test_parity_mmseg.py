@@ -65,6 +65,28 @@ def build_models():
     return ref.eval(), ours.eval()
 
 
+def render_pair(ref, ours, inputs, samples):
+    """Mmseg's point-head logits and ours on the same coarse logits.
+
+    Returns:
+        tuple: mmseg's (B, K, H, W) logits, ours, and our rendering steps
+        (refined map, re-predicted cells).
+    """
+    steps = []
+    with torch.no_grad():
+        feats = ref.extract_feat(inputs)
+        coarse = ref.decode_head[0].forward(feats)
+        metas = [s.metainfo for s in samples]
+        a = ref.decode_head[1].predict(feats, coarse, metas, ref.test_cfg)
+        b = ours.decode_head[1].forward(
+            feats,
+            coarse,
+            ours.test_cfg,
+            on_step=lambda logits, idx: steps.append((logits.clone(), idx)),
+        )
+    return a, b, steps
+
+
 def test_point_mlp_logits_match(models):
     ref, ours = models
     fine = torch.randn(2, 256, 1000)
@@ -84,18 +106,8 @@ def test_rendered_logits_and_segmentation_match(models, size):
     """
     ref, ours = models
     inputs, samples = demo_seg_batch(2, size, 19, seed=1)
-    steps = []
+    a, b, steps = render_pair(ref, ours, inputs, samples)
     with torch.no_grad():
-        feats = ref.extract_feat(inputs)
-        coarse = ref.decode_head[0].forward(feats)
-        metas = [s.metainfo for s in samples]
-        a = ref.decode_head[1].predict(feats, coarse, metas, ref.test_cfg)
-        b = ours.decode_head[1].forward(
-            feats,
-            coarse,
-            ours.test_cfg,
-            on_step=lambda logits, idx: steps.append((logits.clone(), idx)),
-        )
         pa = ref.predict(inputs, samples)
         pb = ours.predict(inputs, samples)
     assert a.shape == b.shape == (2, 19, *size)

@@ -221,24 +221,12 @@ def test_instance_fp16_autocast_inference(detector):
 
 # -- parity with the references on the GPU ---------------------------------------
 def test_mmseg_parity_on_cuda():
-    from test_parity_mmseg import build_models
+    from test_parity_mmseg import build_models, render_pair
 
     ref, ours = build_models()
     ref, ours = ref.cuda(), ours.cuda()
     inputs, samples = demo_seg_batch(2, (128, 256), 19, seed=1)
-    inputs = inputs.cuda()
-    steps = []
-    with torch.no_grad():
-        feats = ref.extract_feat(inputs)
-        coarse = ref.decode_head[0].forward(feats)
-        metas = [s.metainfo for s in samples]
-        a = ref.decode_head[1].predict(feats, coarse, metas, ref.test_cfg)
-        b = ours.decode_head[1].forward(
-            feats,
-            coarse,
-            ours.test_cfg,
-            on_step=lambda logits, idx: steps.append((logits.clone(), idx)),
-        )
+    a, b, steps = render_pair(ref, ours, inputs.cuda(), samples)
     scores = semantic_uncertainty(upsample(steps[0][0]))
     assert_only_tie_flips(
         b.cpu(), a.cpu(), scores.cpu(), ours.test_cfg.subdivision_num_points
