@@ -60,6 +60,9 @@ else
 fi
 
 log "the mmpointrend wheel"
+# setuptools builds in $REPO/build and never deletes what it copied there
+# before: a module removed or moved since would ship again in the wheel.
+rm -rf "$REPO/build/lib/mmpointrend" "$REPO/build/bdist."*
 "${pip[@]}" wheel -q --no-build-isolation --no-deps -w "$dest" "$REPO"
 
 # Everything else as binary wheels for this interpreter and platform, with
