@@ -11,11 +11,8 @@ import sys
 
 from mmdet.datasets import CocoDataset
 
-from mmpointrend.checkpoint.io import (
-    check_output_path,
-    src_dst_parser,
-    write_atomically,
-)
+from mmpointrend.checkpoint.cli import src_dst_parser
+from mmpointrend.checkpoint.io import check_output_path, write_atomically
 from mmpointrend.dataset_makers.lvis_cocofied import cocofy_lvis
 
 
