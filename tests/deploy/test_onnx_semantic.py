@@ -108,9 +108,12 @@ def test_dynamic_batch(tmp_path):
         model, str(tmp_path / 'm.onnx'), (256, 256), dynamic_batch=True
     )
     for batch in (1, 3):
-        logits, labels = _run(path, torch.randn(batch, 3, 256, 256))
+        image = torch.randn(batch, 3, 256, 256)
+        logits, labels = _run(path, image)
         assert logits.shape == (batch, 5, 256, 256)
         assert labels.shape == (batch, 256, 256)
+        # by value, image by image of the batch, as the fixed-batch export
+        _check(model, path, image)
 
 
 @pytest.mark.parametrize('config', [CITYSCAPES, DEEPLAB])
@@ -154,6 +157,55 @@ def test_command_line_exports_and_verifies(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.is_file()
     assert 'onnxruntime vs PyTorch' in proc.stdout
+    assert 'within tolerance' in proc.stdout
+
+
+def test_verify_fails_on_a_perturbed_export_and_passes_on_the_real_one(
+    tmp_path, monkeypatch, capsys
+):
+    """``--verify`` is a verdict, not a printout.
+
+    Exit status 1 with the numbers when the file does not reproduce PyTorch,
+    0 when it does.
+    """
+    import copy
+
+    from mmpointrend.deploy import verify
+    from mmpointrend.deploy.verify import verify_segmentor
+
+    model = _model(SYNTHETIC, subdivision_num_points=64 * 64)
+    real = export_segmentor(model, str(tmp_path / 'real.onnx'), (128, 128))
+    assert verify_segmentor(model, real, (128, 128)).ok
+
+    # A file exported from a model whose point-head predictor was nudged:
+    # the logits move by far more than the tolerance.
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.decode_head[1].mlp.predictor.bias.add_(0.5)
+    wrong = export_segmentor(other, str(tmp_path / 'wrong.onnx'), (128, 128))
+    verdict = verify_segmentor(model, wrong, (128, 128))
+    assert not verdict.ok and 'OUTSIDE tolerance' in verdict.message
+    # through the command line: the tool exports the perturbed model
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'deployment'))
+    try:
+        import export_onnx
+    finally:
+        sys.path.pop(0)
+    import mmpointrend.deploy as deploy
+
+    def perturbed_export(model, out, shape, **kwargs):
+        return export_segmentor(other, out, shape, **kwargs)
+
+    monkeypatch.setattr(deploy, 'export_segmentor', perturbed_export)
+    status = export_onnx.main(
+        [SYNTHETIC, '--out', str(tmp_path / 'cli.onnx'), '--shape', '128',
+         '128', '--verify']
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert status == 1, captured.out
+    assert 'OUTSIDE tolerance' in captured.out
+    assert 'does not reproduce PyTorch' in captured.err
+    assert verify.LOGIT_TOL == 1e-3  # the value docs/deployment.md states
 
 
 def test_deployment_doc_example_runs(tmp_path, monkeypatch):
