@@ -50,10 +50,24 @@ def _data_options(data_root, instance=False):
     return opts
 
 
-def _train_cmd(nproc, work_dir, data_root):
+@pytest.fixture(scope='module')
+def start_checkpoint(tmp_path_factory):
+    """The weights every training run here starts from (``load_from``)."""
+    from mmpointrend.apis import build_model
+
+    torch.manual_seed(11)
+    model, _ = build_model(SEM_CONFIG)
+    model.init_weights()
+    path = str(tmp_path_factory.mktemp('start') / 'start.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
+def _train_cmd(nproc, work_dir, data_root, start):
     return [
         'bash', 'tools/dist_train.sh', SEM_CONFIG, str(nproc),
         '--work-dir', work_dir, '--cfg-options', *_data_options(data_root),
+        f'load_from={start}',
         'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
         'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=1',
         'param_scheduler.0.end=1', 'param_scheduler.1.begin=1',
@@ -79,18 +93,24 @@ def _weights(path):
 
 
 @pytest.fixture(scope='module')
-def one_node_run(data_root, tmp_path_factory):
+def one_node_run(data_root, tmp_path_factory, start_checkpoint):
     """One node, 2 gloo processes: also the plain distributed-training check."""
     work = str(tmp_path_factory.mktemp('one_node'))
-    out = run_ok(_train_cmd(2, work, data_root), PORT=free_port())
+    out = run_ok(
+        _train_cmd(2, work, data_root, start_checkpoint), PORT=free_port()
+    )
     assert 'Distributed training: True' in out, out[-3000:]
     assert re.search(r'(GPU number|world_size)[^\n]*2', out), out[-3000:]
     return osp.join(work, 'iter_2.pth')
 
 
-def test_two_nodes_train_like_one_node(data_root, one_node_run, tmp_path):
+def test_two_nodes_train_like_one_node(
+    data_root, one_node_run, start_checkpoint, tmp_path
+):
     works = [str(tmp_path / f'node{r}') for r in (0, 1)]
-    outs = _two_nodes(lambda r: _train_cmd(1, works[r], data_root))
+    outs = _two_nodes(
+        lambda r: _train_cmd(1, works[r], data_root, start_checkpoint)
+    )
     assert re.search(r'world_size[^\n]*2|GPU number: 2', outs[0]), outs[0][
         -3000:
     ]
@@ -98,10 +118,21 @@ def test_two_nodes_train_like_one_node(data_root, one_node_run, tmp_path):
     assert osp.isfile(osp.join(works[0], 'iter_2.pth'))
     a, b = _weights(one_node_run), _weights(osp.join(works[0], 'iter_2.pth'))
     assert a.keys() == b.keys()
-    changed = _weights(one_node_run)
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert any(v.dtype.is_floating_point for v in changed.values())
+    # Both runs trained: from the shared start, the weights moved (the
+    # bit-equality above would also hold if no step had run).
+    start = _weights(start_checkpoint)
+    learnable = [k for k in start if k.endswith(('.weight', '.bias'))]
+    moved = [k for k in learnable if not torch.equal(a[k], start[k])]
+    assert len(moved) >= 0.9 * len(learnable), sorted(
+        set(learnable) - set(moved)
+    )[:10]
+    for key in (
+        'backbone.stem.0.weight',
+        'decode_head.1.mlp.predictor.weight',
+    ):
+        assert not torch.equal(a[key], start[key]), key
 
 
 def _metrics(out, names):
