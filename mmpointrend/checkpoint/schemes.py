@@ -133,7 +133,25 @@ def _mmengine_home_file(filename: str, relative: str) -> str:
     return path
 
 
-def _lookup(table: dict, name: str, filename: str, index: str) -> str:
+def _lookup(
+    table: dict, filename: str, index: str, alias: dict | None = None
+) -> str:
+    """The URL (or MMEngine-home path) a ``scheme://NAME`` path names.
+
+    Args:
+        table (dict): MMEngine's index of the scheme, ``name -> URL``.
+        filename (str): The scheme path.
+        index (str): The index's name, for the message.
+        alias (dict, optional): Deprecated names and their successors.
+
+    Returns:
+        str: The URL or path.
+
+    Raises:
+        KeyError: An unknown name, with the closest known ones.
+    """
+    name = filename.split('://', 1)[1]
+    name = (alias or {}).get(name, name)
     if name in table:
         return table[name]
     import difflib
@@ -165,10 +183,11 @@ def load_from_safe_openmmlab(
         get_external_models,
     )
 
-    name = filename.split('://', 1)[1]
-    name = get_deprecated_model_names().get(name, name)
     url = _lookup(
-        get_external_models(), name, filename, "MMEngine's open-mmlab"
+        get_external_models(),
+        filename,
+        "MMEngine's open-mmlab",
+        get_deprecated_model_names(),
     )
     if url.startswith(('http://', 'https://')):
         return load_from_safe_http(url, map_location)
@@ -191,8 +210,7 @@ def load_from_safe_torchvision(
     """
     from mmengine.runner.checkpoint import get_torchvision_models
 
-    name = filename.split('://', 1)[1]
-    url = _lookup(get_torchvision_models(), name, filename, 'torchvision')
+    url = _lookup(get_torchvision_models(), filename, 'torchvision')
     return load_from_safe_http(url, map_location)
 
 
@@ -213,8 +231,7 @@ def load_from_safe_mmcls(
         get_mmcls_models,
     )
 
-    name = filename.split('://', 1)[1]
-    url = _lookup(get_mmcls_models(), name, filename, "MMEngine's mmcls")
+    url = _lookup(get_mmcls_models(), filename, "MMEngine's mmcls")
     return _process_mmcls_checkpoint(load_from_safe_http(url, map_location))
 
 

@@ -38,9 +38,18 @@ class Verdict:
     message: str
 
 
-def _image(shape: tuple[int, int], seed: int) -> torch.Tensor:
+def _outputs(
+    wrapper: nn.Module, onnx_path: str, shape: tuple[int, int], seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The export wrapper's outputs in PyTorch and the file's in ORT."""
+    import onnxruntime as ort
+
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(1, 3, *shape, generator=gen)
+    image = torch.randn(1, 3, *shape, generator=gen)
+    with torch.no_grad():
+        ref = [t.numpy() for t in wrapper.eval()(image)]
+    got = ort.InferenceSession(onnx_path).run(None, {'image': image.numpy()})
+    return ref, got
 
 
 def _differing(got: np.ndarray, ref: np.ndarray) -> float:
@@ -63,18 +72,14 @@ def verify_segmentor(
     Returns:
         Verdict: ``ok`` within the module's tolerances.
     """
-    import onnxruntime as ort
-
     from .onnx_export import SegmentorExporter
 
-    image = _image(shape, seed)
-    with torch.no_grad():
-        logits, labels = SegmentorExporter(model.eval())(image)
-    got = ort.InferenceSession(onnx_path).run(None, {'image': image.numpy()})
-    ref_logits = logits.numpy()
+    (ref_logits, labels), got = _outputs(
+        SegmentorExporter(model.eval()), onnx_path, shape, seed
+    )
     diff = float(np.abs(got[0] - ref_logits).max())
     beyond = _differing(got[0], ref_logits)
-    same = float((got[1] == labels.numpy()).mean())
+    same = float((got[1] == labels).mean())
     ok = beyond <= MAX_DIFFERING and 1 - same <= MAX_DIFFERING
     return Verdict(
         ok,
@@ -100,14 +105,11 @@ def verify_detector(
     Returns:
         Verdict: ``ok`` within the module's tolerances.
     """
-    import onnxruntime as ort
-
     from .detector_export import DetectorExporter
 
-    image = _image(shape, seed)
-    with torch.no_grad():
-        ref = [t.numpy() for t in DetectorExporter(model.eval(), shape)(image)]
-    got = ort.InferenceSession(onnx_path).run(None, {'image': image.numpy()})
+    ref, got = _outputs(
+        DetectorExporter(model.eval(), shape), onnx_path, shape, seed
+    )
     count_ok = got[0].shape == ref[0].shape
     labels_ok = count_ok and np.array_equal(got[2], ref[2])
     box = (

@@ -77,6 +77,10 @@ class MaskPointTargets:
     :class:`ImplicitPointHead`.
     """
 
+    #: The point loss reads every class's logits (mmdet's mask loss picks
+    #: the ground-truth channel itself).
+    label_channel_only = False
+
     def points_and_targets(
         self, head: nn.Module, coarse: Tensor, batch: PointTrainBatch
     ) -> tuple[Tensor, Tensor]:
@@ -152,6 +156,10 @@ class MaskPointTargets:
 class AnnotatedPointTargets:
     """PointSup: annotated points and their 0/1 labels (``-1`` ignored)."""
 
+    #: Only the ground-truth class's logits are needed: the head predicts
+    #: that channel alone (K times less of its last layer).
+    label_channel_only = True
+
     def points_and_targets(
         self, head: nn.Module, coarse: Tensor, batch: PointTrainBatch
     ) -> tuple[Tensor, Tensor]:
@@ -203,16 +211,15 @@ class AnnotatedPointTargets:
 
         Args:
             head (nn.Module): Unused.
-            point_logits (Tensor): (R, K or 1, P) logits.
+            point_logits (Tensor): (R, 1, P) logits of each RoI's class
+                (``label_channel_only``).
             targets (Tensor): (R, P) labels (``-1`` ignored).
-            labels (Tensor): (R,) ground-truth classes.
+            labels (Tensor): Unused.
 
         Returns:
             Tensor: ``loss_point``.
         """
-        rows = torch.arange(point_logits.shape[0], device=labels.device)
-        channel = class_channel(labels, point_logits.shape[1])
-        return point_bce(point_logits[rows, channel], targets)
+        return point_bce(point_logits[:, 0], targets)
 
 
 def soft_mask_targets(batch: PointTrainBatch, rel_points: Tensor) -> Tensor:

@@ -306,7 +306,8 @@ class ImplicitPointHead(BaseModule):
         fine = self._fine(
             batch.fine_feats, batch.fine_strides, batch.rois, rel_points
         )
-        logits = self(params, fine, rel_points)
+        labels = batch.labels if source.label_channel_only else None
+        logits = self(params, fine, rel_points, labels)
         return dict(
             loss_point=source.point_loss(self, logits, targets, batch.labels),
             loss_params=self.params_penalty(params),

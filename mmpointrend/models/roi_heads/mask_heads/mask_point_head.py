@@ -195,6 +195,7 @@ class PointRendMaskPointHead(BaseModule):
                 batch.fine_feats, batch.fine_strides, batch.rois, rel_points
             ),
             point_sample(coarse, rel_points),
+            batch.labels if source.label_channel_only else None,
         )
         return dict(
             loss_mask=source.coarse_loss(
