@@ -1,24 +1,46 @@
-"""Checkpoint converters on state dicts of the published shapes."""
+"""Checkpoint converters, tensor for tensor, for every published model.
 
+The oracles are written on the test side, never imported from the converter:
+the key maps in ``conftest`` (from detectron2's, mmseg's and mmdet's module
+names), detectron2's published names and shapes described from its side
+(:class:`_D2Weights`), and mmseg's and mmdet's own PointRend models built
+from their own configs. Every source tensor holds its own random values, so
+a swap of two same-shaped tensors (point-head ``fc1``-``fc3``,
+``fpn_output2``-``4``), a transpose or a drop fails the element-wise
+comparison, which covers every tensor of the model.
+"""
+
+import glob
 import os.path as osp
 import pickle
+import re
 
 import numpy as np
 import pytest
 import torch
-from conftest import run_tool
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+import yaml
+from conftest import (
+    D2_CAFFE_PIXEL,
+    foreign_name,
+    run_tool,
+    to_detectron2_layout,
+)
 
+from mmpointrend.apis import build_model
 from mmpointrend.checkpoint.foreign import (
     convert_detectron2_pointrend,
+    convert_foreign_checkpoint,
     convert_mmdet_pointrend,
+    normalisation_mismatch,
 )
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(
     ROOT, 'configs/mask_rcnn/pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco.py'
 )
+#: detectron2's X101-32x8d ImageNet weights (FAIR) take BGR input with this
+#: mean and std; its MSRA ResNets the caffe default.
+D2_X101_PIXEL = ((103.53, 116.28, 123.675), (57.375, 57.12, 58.395))
 
 
 class _D2Weights(dict):
@@ -41,7 +63,9 @@ class _D2Weights(dict):
                 0.5, 1.5, out_c
             ).astype(np.float32)
 
-    def resnet_fpn(self, blocks_per_stage, groups=1, width_per_group=64):
+    def resnet_fpn(
+        self, blocks_per_stage, groups=1, width_per_group=64, pixel=None
+    ):
         """detectron2's ResNet/ResNeXt (bottleneck, frozen BN) and FPN."""
         self.conv_norm('backbone.bottom_up.stem.conv1', 64, 3, 7)
         in_c = 64
@@ -61,23 +85,24 @@ class _D2Weights(dict):
             self.put(f'backbone.fpn_lateral{level}.bias', 256)
             self.put(f'backbone.fpn_output{level}.weight', 256, 256, 3, 3)
             self.put(f'backbone.fpn_output{level}.bias', 256)
-        self['pixel_mean'] = np.array(
-            [[[103.53]], [[116.28]], [[123.675]]], np.float32
-        )
-        self['pixel_std'] = np.ones((3, 1, 1), np.float32)
+        mean, std = pixel or D2_CAFFE_PIXEL
+        self['pixel_mean'] = np.array(mean, np.float32).reshape(3, 1, 1)
+        self['pixel_std'] = np.array(std, np.float32).reshape(3, 1, 1)
 
 
-def detectron2_r50_fpn_pointrend(num_classes=80, seed=0, x101=False):
-    """Names and shapes of detectron2's PointRend R50-FPN model-zoo pickle.
+def detectron2_rcnn_pointrend(num_classes=80, seed=0, depth=50, x101=False):
+    """Names and shapes of detectron2's PointRend R-CNN model-zoo pickles.
 
-    With ``x101=True``: its X101-32x8d-FPN model (grouped 3x3 convs).
+    ``depth`` 50 or 101 (MSRA ResNet); ``x101=True``: its X101-32x8d-FPN
+    model (grouped 3x3 convs, FAIR's normalisation).
     """
     w = _D2Weights(seed)
     put = w.put
+    blocks = (3, 4, 6, 3) if depth == 50 and not x101 else (3, 4, 23, 3)
     if x101:
-        w.resnet_fpn((3, 4, 23, 3), groups=32, width_per_group=8)
+        w.resnet_fpn(blocks, groups=32, width_per_group=8, pixel=D2_X101_PIXEL)
     else:
-        w.resnet_fpn((3, 4, 6, 3))
+        w.resnet_fpn(blocks)
     rpn = 'proposal_generator.rpn_head'
     put(f'{rpn}.conv.weight', 256, 256, 3, 3), put(f'{rpn}.conv.bias', 256)
     (
@@ -147,36 +172,192 @@ def detectron2_semantic_r101_fpn_pointrend(num_classes=19, seed=0):
     return dict(w)
 
 
+def _zoo_entries():
+    entries = {}
+    for path in sorted(glob.glob(osp.join(ROOT, 'configs/*/metafile.yaml'))):
+        with open(path) as f:
+            for model in yaml.safe_load(f)['Models']:
+                entries[model['Name']] = (
+                    osp.join(ROOT, model['Config']),
+                    model['Metadata']['Weight Format'],
+                )
+    return entries
+
+
+ZOO = _zoo_entries()
+
+#: Each mmseg/mmdet zoo model's own config in its publisher's package.
+PUBLISHER_CONFIG = {
+    'pointrend_fpn_r50_4xb2-80k_cityscapes-512x1024': (
+        'mmseg::point_rend/pointrend_r50_4xb2-80k_cityscapes-512x1024.py'
+    ),
+    'pointrend_fpn_r101_4xb2-80k_cityscapes-512x1024': (
+        'mmseg::point_rend/pointrend_r101_4xb2-80k_cityscapes-512x1024.py'
+    ),
+    'pointrend_fpn_r50_4xb4-160k_ade20k-512x512': (
+        'mmseg::point_rend/pointrend_r50_4xb4-160k_ade20k-512x512.py'
+    ),
+    'pointrend_fpn_r101_4xb4-160k_ade20k-512x512': (
+        'mmseg::point_rend/pointrend_r101_4xb4-160k_ade20k-512x512.py'
+    ),
+    'pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco': (
+        'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py'
+    ),
+    'pointrend_mask-rcnn_r50-caffe_fpn_ms-3x_coco': (
+        'mmdet::point_rend/point-rend_r50-caffe_fpn_ms-3x_coco.py'
+    ),
+}
+
+#: Each detectron2 zoo model: its pickle as detectron2 lays it out, and the
+#: input normalisation of its config (all BGR).
+D2_PUBLISHED = {
+    'pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco_detectron2': (
+        lambda: detectron2_rcnn_pointrend(),
+        D2_CAFFE_PIXEL,
+    ),
+    'pointrend_mask-rcnn_r50-caffe_fpn_ms-3x_coco_detectron2': (
+        lambda: detectron2_rcnn_pointrend(),
+        D2_CAFFE_PIXEL,
+    ),
+    'pointrend_mask-rcnn_r101-caffe_fpn_ms-3x_coco': (
+        lambda: detectron2_rcnn_pointrend(depth=101),
+        D2_CAFFE_PIXEL,
+    ),
+    'pointrend_mask-rcnn_x101-32x8d_fpn_ms-3x_coco': (
+        lambda: detectron2_rcnn_pointrend(x101=True),
+        D2_X101_PIXEL,
+    ),
+    'pointrend_mask-rcnn_r50-caffe_fpn_1x_cityscapes': (
+        lambda: detectron2_rcnn_pointrend(num_classes=8),
+        D2_CAFFE_PIXEL,
+    ),
+    'pointrend_fpn_r101-caffe_gn-head_8xb4-65k_cityscapes-512x1024': (
+        lambda: detectron2_semantic_r101_fpn_pointrend(),
+        D2_CAFFE_PIXEL,
+    ),
+}
+
+
+def _randomised(model, seed):
+    """The model's state dict with every tensor drawn afresh (distinct)."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.endswith('num_batches_tracked'):
+            state[key] = value
+            continue
+        drawn = torch.randn(value.shape, generator=gen)
+        state[key] = drawn.abs() + 0.5 if 'running_var' in key else drawn
+    return state
+
+
+def _shapes(weights):
+    return {k: tuple(np.shape(v)) for k, v in weights.items()}
+
+
+def test_every_zoo_model_is_covered():
+    """A new zoo entry fails here until the test below covers it."""
+    assert sorted(ZOO) == sorted([*PUBLISHER_CONFIG, *D2_PUBLISHED])
+    for name in PUBLISHER_CONFIG:
+        assert ZOO[name][1] in ('mmseg', 'mmdet'), name
+    for name in D2_PUBLISHED:
+        assert ZOO[name][1] == 'detectron2', name
+
+
+@pytest.mark.parametrize(
+    'name,old_layout',
+    [(name, False) for name in sorted(ZOO)]
+    + [('pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco_detectron2', True)],
+)
+def test_published_model_converts_tensor_for_tensor(name, old_layout):
+    """Every tensor lands where the test's own key map says, unchanged.
+
+    mmseg/mmdet: weights of the publisher's own model (built from its own
+    config). detectron2: the test's map gives exactly the pickle's published
+    names and shapes; its ``pixel_mean``/``pixel_std`` (BGR) must equal the
+    config's data preprocessor, whose images are read as BGR.
+    """
+    config, layout = ZOO[name]
+    ours, cfg = build_model(config)
+    if layout == 'detectron2':
+        published, pixel = D2_PUBLISHED[name]
+        state = _randomised(ours, seed=len(name))
+        expected = {
+            k: v for k, v in state.items() if 'num_batches_tracked' not in k
+        }
+        weights = to_detectron2_layout(state, old_layout, pixel)
+        if not old_layout:
+            assert _shapes(weights) == _shapes(published())
+        checkpoint = {'model': weights, '__author__': 'test'}
+    else:
+        reference, _ = build_model(PUBLISHER_CONFIG[name])
+        theirs = _randomised(reference, seed=len(name))
+        expected = {
+            k: theirs[foreign_name(k, layout)] for k in ours.state_dict()
+        }
+        checkpoint = {'state_dict': theirs, 'meta': {}}
+        assert len(theirs) == len(expected)  # nothing of theirs is left
+    loaded = convert_foreign_checkpoint(checkpoint, name)
+    assert loaded['meta']['converted_from'] == f'{layout}:{name}'
+    converted = loaded['state_dict']
+    assert sorted(converted) == sorted(expected)
+    for key, value in expected.items():
+        assert torch.equal(converted[key], torch.as_tensor(value)), key
+    result = ours.load_state_dict(converted, strict=False)
+    assert not result.unexpected_keys
+    assert all('num_batches_tracked' in k for k in result.missing_keys)
+    if layout == 'detectron2':
+        mean, std = pixel
+        preprocessor = ours.data_preprocessor
+        assert preprocessor.mean.flatten().tolist() == pytest.approx(mean)
+        assert preprocessor.std.flatten().tolist() == pytest.approx(std)
+        # images are read as BGR; detectron2's models take BGR
+        assert not cfg.model.data_preprocessor.get('bgr_to_rgb', False)
+        assert not cfg.model.data_preprocessor.get('rgb_to_bgr', False)
+        assert loaded['meta']['pixel_mean'] == pytest.approx(mean)
+        assert loaded['meta']['pixel_std'] == pytest.approx(std)
+        assert normalisation_mismatch(loaded['meta'], ours) is None
+
+
+def test_normalisation_mismatch_warns_on_load(tmp_path):
+    """detectron2 weights under another normalisation are named on load."""
+    from conftest import INS_CONFIG
+
+    from mmpointrend.checkpoint.fit import load_checked_checkpoint
+
+    model, cfg = build_model(INS_CONFIG)
+    preprocessor = model.data_preprocessor
+    own = (
+        tuple(preprocessor.mean.flatten().tolist()),
+        tuple(preprocessor.std.flatten().tolist()),
+    )
+    # the synthetic configs feed RGB (ImageNet weights)
+    assert cfg.model.data_preprocessor.bgr_to_rgb
+    path = tmp_path / 'model_final.pkl'
+    with open(path, 'wb') as f:
+        weights = to_detectron2_layout(model.state_dict(), pixel=own)
+        pickle.dump({'model': weights}, f)
+    with pytest.warns(UserWarning, match='trained on BGR input') as record:
+        load_checked_checkpoint(model, str(path))
+    assert str(path) in str(record[0].message)
+    # the same numbers in the order the network sees them: still BGR vs RGB
+    meta = {'pixel_mean': list(own[0]), 'pixel_std': list(own[1])}
+    assert 'feeds RGB input' in normalisation_mismatch(meta, model)
+    assert (
+        normalisation_mismatch(dict(meta, input_format='RGB'), model) is None
+    )
+    assert normalisation_mismatch({}, model) is None
+
+
 @pytest.fixture(scope='module')
 def detector():
-    from mmdet.registry import MODELS
-
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.backbone.init_cfg = None
-    return MODELS.build(cfg.model)
+    return build_model(CONFIG)[0]
 
 
-def test_detectron2_pickle_loads_strictly(detector, tmp_path):
-    weights = detectron2_r50_fpn_pointrend()
+def test_detectron2_cli_writes_the_converted_file(tmp_path):
+    weights = detectron2_rcnn_pointrend()
     state, skipped = convert_detectron2_pointrend(weights)
     assert sorted(skipped) == ['pixel_mean', 'pixel_std']
-    result = detector.load_state_dict(state, strict=False)
-    assert not result.unexpected_keys
-    assert all(k.endswith('num_batches_tracked') for k in result.missing_keys)
-    sd = detector.state_dict()
-    pairs = {
-        'roi_head.point_head.mlp.predictor.weight': 'roi_heads.mask_head.point_head.predictor.weight',
-        'backbone.layer3.5.bn2.running_var': 'backbone.bottom_up.res4.5.conv2.norm.running_var',
-        'backbone.layer1.0.downsample.0.weight': 'backbone.bottom_up.res2.0.shortcut.weight',
-        'neck.fpn_convs.3.conv.bias': 'backbone.fpn_output5.bias',
-        'rpn_head.rpn_reg.weight': 'proposal_generator.rpn_head.anchor_deltas.weight',
-        'roi_head.mask_head.fc_logits.weight': 'roi_heads.mask_head.coarse_head.prediction.weight',
-    }
-    for ours, theirs in pairs.items():
-        assert torch.equal(sd[ours], torch.from_numpy(weights[theirs])), ours
-
-    # The CLI reads a real pickle and writes a loadable checkpoint.
     src, dst = tmp_path / 'model_final.pkl', tmp_path / 'out.pth'
     with open(src, 'wb') as f:
         pickle.dump({'model': weights, '__author__': 'test'}, f)
@@ -184,31 +365,10 @@ def test_detectron2_pickle_loads_strictly(detector, tmp_path):
         'tools/model_converters/detectron2_to_mmpointrend.py', src, dst
     )
     assert proc.returncode == 0, proc.stderr
-    assert torch.load(dst)['state_dict'].keys() == state.keys()
-
-
-def test_detectron2_x101_pickle_loads_strictly():
-    """detectron2's X101-32x8d model fills mmdet's ResNeXt-101 32x8d."""
-    from mmdet.registry import MODELS
-
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(
-        osp.join(
-            ROOT,
-            'configs/mask_rcnn/pointrend_mask-rcnn_x101-32x8d_fpn_ms-3x_coco.py',
-        )
-    )
-    cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model)
-    weights = detectron2_r50_fpn_pointrend(x101=True)
-    state, _ = convert_detectron2_pointrend(weights)
-    result = model.load_state_dict(state, strict=False)
-    assert not result.unexpected_keys
-    assert all(k.endswith('num_batches_tracked') for k in result.missing_keys)
-    assert torch.equal(
-        model.state_dict()['backbone.layer3.22.conv2.weight'],
-        torch.from_numpy(weights['backbone.bottom_up.res4.22.conv2.weight']),
-    )
+    written = torch.load(dst)['state_dict']
+    assert written.keys() == state.keys()
+    for key in state:
+        assert torch.equal(written[key], state[key]), key
 
 
 def test_detectron2_unknown_weight_is_an_error():
@@ -218,42 +378,27 @@ def test_detectron2_unknown_weight_is_an_error():
         )
 
 
-def test_mmdet_checkpoint_of_published_shapes(detector, tmp_path):
-    from mmdet.registry import MODELS
-
-    init_default_scope('mmdet')
-    ref_cfg = Config.fromfile(
-        osp.join(
-            osp.dirname(__import__('mmdet').__file__),
-            '.mim/configs/point_rend/point-rend_r50-caffe_fpn_ms-1x_coco.py',
-        )
+def test_mmdet_cli_and_refusal(tmp_path):
+    reference, _ = build_model(
+        PUBLISHER_CONFIG['pointrend_mask-rcnn_r50-caffe_fpn_ms-1x_coco']
     )
-    ref_cfg.model.backbone.init_cfg = None
-    ref = MODELS.build(ref_cfg.model)
-    state, renamed = convert_mmdet_pointrend(ref.state_dict())
+    state, renamed = convert_mmdet_pointrend(reference.state_dict())
     assert len(renamed) == 10
-    result = detector.load_state_dict(state, strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
     with pytest.raises(ValueError, match='not an mmdet PointRend'):
         convert_mmdet_pointrend({'backbone.conv1.weight': torch.zeros(1)})
-
     src, dst = tmp_path / 'mmdet.pth', tmp_path / 'ours.pth'
-    torch.save({'state_dict': ref.state_dict(), 'meta': {}}, src)
+    torch.save({'state_dict': reference.state_dict(), 'meta': {}}, src)
     proc = run_tool('tools/model_converters/mmdet2mmpointrend.py', src, dst)
     assert proc.returncode == 0, proc.stderr
-    assert (
-        'roi_head.point_head.mlp.predictor.weight'
-        in torch.load(dst)['state_dict']
-    )
+    written = torch.load(dst)['state_dict']
+    assert written.keys() == state.keys()
 
 
-def test_foreign_checkpoints_convert_on_load(detector, tmp_path):
+def test_foreign_checkpoints_convert_on_load(tmp_path):
     """Published detectron2 pickles (current and pre-Nov-2020) load as is."""
-    import re
-
     from mmpointrend.checkpoint.schemes import load_from_safe_local
 
-    weights = detectron2_r50_fpn_pointrend()
+    weights = detectron2_rcnn_pointrend()
     expected, _ = convert_detectron2_pointrend(weights)
     old = {}
     for name, value in weights.items():
@@ -282,62 +427,14 @@ def test_foreign_checkpoints_convert_on_load(detector, tmp_path):
         load_from_safe_local(str(tmp_path / 'bad.pkl'))
 
 
-D2_SEMANTIC_CONFIG = osp.join(
-    ROOT,
-    'configs/sem_fpn/'
-    'pointrend_fpn_r101-caffe_gn-head_8xb4-65k_cityscapes-512x1024.py',
-)
-
-
-def test_detectron2_semantic_pickle_loads_strictly(tmp_path):
-    """detectron2's SemanticFPN model loads into its config with every weight.
-
-    Every tensor of our model is covered (strict load, no missing key) and
-    sits where detectron2 had it; the pickle converts on load like the
-    instance models.
-    """
-    from mmseg.registry import MODELS
-
-    from mmpointrend.checkpoint.schemes import load_from_safe_local
-
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(D2_SEMANTIC_CONFIG)
-    cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model)
-    weights = detectron2_semantic_r101_fpn_pointrend()
-    path = tmp_path / 'model_final_cf6ac1.pkl'
-    with open(path, 'wb') as f:
-        pickle.dump({'model': weights, '__author__': 'x'}, f)
-    state = load_from_safe_local(str(path))['state_dict']
-    result = model.load_state_dict(state, strict=False)
-    assert not result.unexpected_keys
-    assert all(k.endswith('num_batches_tracked') for k in result.missing_keys)
-    sd = model.state_dict()
-    pairs = {
-        'backbone.conv1.weight': 'backbone.bottom_up.stem.conv1.weight',
-        'backbone.layer3.22.bn3.running_var': (
-            'backbone.bottom_up.res4.22.conv3.norm.running_var'
-        ),
-        'neck.lateral_convs.3.conv.weight': 'backbone.fpn_lateral5.weight',
-        'decode_head.0.scale_heads.3.4.conv.weight': (
-            'sem_seg_head.coarse_sem_seg_head.p5.4.weight'
-        ),
-        'decode_head.0.scale_heads.2.2.gn.bias': (
-            'sem_seg_head.coarse_sem_seg_head.p4.2.norm.bias'
-        ),
-        'decode_head.0.conv_seg.weight': (
-            'sem_seg_head.coarse_sem_seg_head.predictor.weight'
-        ),
-        'decode_head.1.mlp.fcs.0.weight': 'sem_seg_head.point_head.fc1.weight',
-        'decode_head.1.mlp.predictor.bias': (
-            'sem_seg_head.point_head.predictor.bias'
-        ),
-    }
-    for ours, theirs in pairs.items():
-        assert torch.equal(sd[ours], torch.from_numpy(weights[theirs])), ours
-    # caffe style: the stride of a down-sampling block is in its 1x1 conv
+def test_detectron2_semantic_backbone_is_caffe_style():
+    """detectron2's semantic R101 puts a block's stride in its 1x1 conv."""
+    model, _ = build_model(
+        ZOO['pointrend_fpn_r101-caffe_gn-head_8xb4-65k_cityscapes-512x1024'][0]
+    )
     assert model.backbone.layer2[0].conv1.stride == (2, 2)
     assert model.backbone.layer2[0].conv2.stride == (1, 1)
+    weights = detectron2_semantic_r101_fpn_pointrend()
     with pytest.raises(KeyError, match='sem_seg_head.res5_head'):
         convert_detectron2_pointrend(
             dict(weights, **{'sem_seg_head.res5_head.weight': np.zeros(1)})

@@ -217,5 +217,27 @@ def load_checked_checkpoint(
         min_fit,
         source=filename,
     )
+    warn_normalisation_mismatch(model, checkpoint, filename)
     _load_checkpoint_to_model(model, checkpoint)
     return checkpoint
+
+
+def warn_normalisation_mismatch(
+    model: nn.Module, checkpoint: dict, source: str
+) -> None:
+    """Warn when a converted checkpoint expects another input normalisation.
+
+    Args:
+        model (nn.Module): Target model (unwrapped or wrapped).
+        checkpoint (dict): The loaded checkpoint.
+        source (str): Its name, for the message.
+    """
+    import warnings
+
+    from mmpointrend.checkpoint.foreign import normalisation_mismatch
+
+    if is_model_wrapper(model):
+        model = model.module
+    problem = normalisation_mismatch(checkpoint.get('meta') or {}, model)
+    if problem:
+        warnings.warn(f'{source}: {problem}', UserWarning, stacklevel=2)

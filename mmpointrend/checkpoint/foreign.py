@@ -331,9 +331,91 @@ def convert_foreign_checkpoint(checkpoint: object, source: str) -> object:
         )
         state, renamed = convert(checkpoint.get('state_dict', checkpoint))
         detail = f'{len(renamed)} keys renamed'
+    if layout == 'detectron2':
+        meta.update(input_normalisation(checkpoint['model']))
     meta['converted_from'] = f'{layout}:{source}'
     print_log(
         f'{source}: converted from the {layout} PointRend layout ({detail})',
         logger='current',
     )
     return dict(state_dict=state, meta=meta)
+
+
+def input_normalisation(weights: dict) -> dict:
+    """The input normalisation a detectron2 model was trained with.
+
+    detectron2 keeps ``pixel_mean``/``pixel_std`` as buffers of the model
+    (shape (3, 1, 1), in the channel order of its input, BGR for every
+    PointRend model in its zoo), not in the checkpoint's config; converting
+    drops them from the weights, so they are kept in ``meta``.
+
+    Args:
+        weights (dict): detectron2 ``name -> array`` weights.
+
+    Returns:
+        dict: ``{'pixel_mean': [3 floats], 'pixel_std': [3 floats],
+        'input_format': 'BGR'}``, or ``{}`` when the weights hold neither.
+    """
+    import numpy as np
+
+    if 'pixel_mean' not in weights or 'pixel_std' not in weights:
+        return {}
+    return dict(
+        pixel_mean=[
+            float(v) for v in np.asarray(weights['pixel_mean']).ravel()
+        ],
+        pixel_std=[float(v) for v in np.asarray(weights['pixel_std']).ravel()],
+        input_format='BGR',
+    )
+
+
+def normalisation_mismatch(meta: dict, model: object) -> str | None:
+    """How a model's data preprocessor differs from a checkpoint's record.
+
+    Compares ``meta``'s ``pixel_mean``/``pixel_std``/``input_format``
+    (:func:`input_normalisation`) with the model's data preprocessor. Images
+    are read as BGR by mmdet/mmseg pipelines, so the network sees RGB
+    exactly when the preprocessor has ``bgr_to_rgb=True``.
+
+    Args:
+        meta (dict): A converted checkpoint's ``meta``.
+        model (object): The model the weights go to (an MMEngine
+            ``BaseModel``; anything without a data preprocessor passes).
+
+    Returns:
+        str | None: A sentence naming both normalisations, or None when
+        they agree or either side does not say.
+    """
+    import torch
+
+    preprocessor = getattr(model, 'data_preprocessor', None)
+    mean = getattr(preprocessor, 'mean', None)
+    std = getattr(preprocessor, 'std', None)
+    if not meta.get('pixel_mean') or mean is None or std is None:
+        return None
+    theirs_mean = torch.tensor(meta['pixel_mean'], dtype=torch.float32)
+    theirs_std = torch.tensor(meta['pixel_std'], dtype=torch.float32)
+    # mmdet/MMEngine call the flag _channel_conversion, mmseg
+    # channel_conversion; it is set by bgr_to_rgb (or rgb_to_bgr).
+    converts = getattr(
+        preprocessor,
+        '_channel_conversion',
+        getattr(preprocessor, 'channel_conversion', False),
+    )
+    ours_format = 'RGB' if converts else 'BGR'
+    if (
+        ours_format == meta.get('input_format', 'BGR')
+        and torch.allclose(
+            mean.flatten().float().cpu(), theirs_mean, atol=1e-3
+        )
+        and torch.allclose(std.flatten().float().cpu(), theirs_std, atol=1e-3)
+    ):
+        return None
+    return (
+        f'the weights were trained on {meta.get("input_format", "BGR")} '
+        f'input normalised with mean {meta["pixel_mean"]} and std '
+        f'{meta["pixel_std"]}, but this config feeds {ours_format} input '
+        f'with mean {mean.flatten().tolist()} and std '
+        f'{std.flatten().tolist()}: predictions will be off. Set '
+        'model.data_preprocessor (mean, std, bgr_to_rgb) to match'
+    )

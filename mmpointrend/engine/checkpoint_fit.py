@@ -15,6 +15,7 @@ from mmpointrend.checkpoint.fit import (
     key_prefixes,
     refuse_foreign_resume,
     refuse_misfit,
+    warn_normalisation_mismatch,
 )
 from mmpointrend.registry import HOOKS
 
@@ -57,6 +58,7 @@ class CheckpointFitHook(Hook):
         if getattr(runner, '_resume', False):
             refuse_foreign_resume(fit, str(source))
         refuse_misfit(fit, self.min_fit, str(source))
+        warn_normalisation_mismatch(model, checkpoint, str(source))
         share, missing, wrong_shape, _ = fit
         if share < 1.0:
             # e.g. fine-tuning on another class count: the class-specific
