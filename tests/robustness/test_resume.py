@@ -111,45 +111,98 @@ def _python_processes_with(text: str) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith('linux'), reason='uses /proc and prctl'
-)
-def test_kill_9_of_dist_train_stops_its_workers(data_root, tmp_path):
-    work = str(tmp_path / 'dist')
-    args = _train_args(data_root, work)[1:]
-    args[args.index(f'train_cfg.max_iters={MAX_ITERS}')] = (
-        'train_cfg.max_iters=100000'
-    )
+def _dist_train(args: list[str], work: str) -> subprocess.Popen:
+    """``bash tools/dist_train.sh CONFIG 2 ...`` (gloo), its own group."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on now
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
     env = dict(
         os.environ,
         PYTHONPATH=ROOT,
         PYTHON=sys.executable,
-        PORT=str(29600 + os.getpid() % 300),
+        PORT=str(port),
+        OMP_NUM_THREADS='1',
     )
-    launcher = subprocess.Popen(
+    return subprocess.Popen(
         ['bash', 'tools/dist_train.sh', args[0], '2', *args[1:]],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
+
+
+def _dist_run_ok(args: list[str], work: str) -> None:
+    proc = _dist_train(args, work)
+    try:
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-6000:]
+    assert 'Distributed training: True' in out, out[-3000:]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith('linux'), reason='uses /proc and prctl'
+)
+def test_dist_train_killed_by_kill_9_resumes_bit_exact(data_root, tmp_path):
+    """2 gloo processes, ``kill -9`` mid-run, ``--resume``: same weights.
+
+    The kill stops every worker (none outlives torchrun); the resumed
+    2-process run restores each rank's random states (gathered into the
+    checkpoint by ``RandomStateHook``) and ends bit-identical to an
+    uninterrupted 2-process run.
+    """
+    work_a, work_b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    # each rank seeded differently, so that restoring one rank's generators
+    # on another would change training (with one seed they draw alike)
+    args = [
+        *_train_args(data_root, work_a)[1:],
+        'randomness.diff_rank_seed=True',
+    ]
+    _dist_run_ok(args, work_a)
+    final_a = _weights(osp.join(work_a, f'iter_{MAX_ITERS}.pth'))
+    ranks = load_checkpoint_file(osp.join(work_a, 'iter_3.pth'))['rng_states']
+    assert len(ranks) == 2  # one state per rank, and they differ
+    assert not torch.equal(ranks[0]['torch'], ranks[1]['torch'])
+    args[args.index('--work-dir') + 1] = work_b
+
+    launcher = _dist_train(args, work_b)
     try:
         deadline = time.monotonic() + 300
-        while not osp.exists(osp.join(work, 'iter_3.pth')):
+        while not osp.exists(osp.join(work_b, 'last_checkpoint')):
             assert launcher.poll() is None, 'the launcher exited early'
             assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert len(_python_processes_with(work)) >= 2
+            time.sleep(0.02)
+        assert len(_python_processes_with(work_b)) >= 2
         os.killpg(launcher.pid, signal.SIGKILL)
         launcher.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while _python_processes_with(work) and time.monotonic() < deadline:
+        while _python_processes_with(work_b) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _python_processes_with(work) == [], 'workers outlived kill -9'
+        assert _python_processes_with(work_b) == [], 'workers outlived kill -9'
     finally:
-        for pid in _python_processes_with(work):
+        for pid in _python_processes_with(work_b):
             os.kill(pid, signal.SIGKILL)
+    assert not osp.exists(osp.join(work_b, f'iter_{MAX_ITERS}.pth'))
+
+    resume = osp.join(work_b, 'iter_3.pth')
+    _dist_run_ok([*args, '--resume', resume], work_b)
+    final_b = _weights(osp.join(work_b, f'iter_{MAX_ITERS}.pth'))
+    assert final_a.keys() == final_b.keys()
+    for key in final_a:
+        assert torch.equal(final_a[key], final_b[key]), key
+    # it trained: the resumed run moved the weights past its checkpoint
+    middle = _weights(resume)
+    assert not torch.equal(
+        middle['decode_head.1.mlp.predictor.weight'],
+        final_b['decode_head.1.mlp.predictor.weight'],
+    )
 
 
 def test_checkpoint_of_the_wrong_task_is_an_error(data_root, tmp_path):
