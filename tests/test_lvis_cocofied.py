@@ -134,3 +134,89 @@ def test_eval_config_scores_perfect_predictions_with_lvis_metric(tmp_path):
     results = metric.evaluate(size=len(samples))
     assert results['lvis/segm_AP'] == pytest.approx(1.0)
     assert not hasattr(numpy, 'float')  # the alias did not leak
+
+
+def _imperfect_case():
+    """fake_lvis, image 2 exhaustive, a third image, and predictions with every kind of miss.
+
+    Rectangles 15 px high and 10 wide at the given x: two of them overlap
+    either fully or not at all, so AP is the same at every IoU threshold
+    and can be computed by hand (LVIS: 101 recall points, precision made
+    monotone, then the mean over categories with ground truth).
+    """
+    lvis = fake_lvis()
+    lvis['images'][1]['not_exhaustive_category_ids'] = []  # cow exhaustive
+    lvis['images'].append(
+        dict(
+            lvis['images'][0],
+            id=3,
+            coco_url='http://images.cocodataset.org/val2017/000000000003.jpg',
+            not_exhaustive_category_ids=[],
+            neg_category_ids=[],
+        )
+    )
+    lvis['annotations'].append(
+        dict(lvis['annotations'][0], id=5, image_id=3)  # a person at x=2
+    )
+    person, cow = 0, 19  # COCO labels (ids 1 and 21)
+    preds = {  # image: (label, x, score)
+        1: [
+            (person, 2.0, 0.9),  # TP
+            (cow, 25.0, 0.8),  # TP
+            (cow, 12.0, 0.95),  # no match, but cow is not exhaustive: ignored
+        ],
+        2: [
+            (cow, 5.0, 0.6),  # TP
+            (cow, 25.0, 0.7),  # FP (cow is exhaustive here)
+            (person, 20.0, 0.95),  # FP: person is a negative category here
+        ],
+        3: [
+            (person, 2.0, 0.5),  # TP
+            (cow, 25.0, 0.99),  # cow neither present nor negative: ignored
+        ],
+    }
+    # person: 0.95 FP, 0.9 TP, 0.5 TP -> precision 0, 1/2, 2/3 at recall
+    #   0, 1/2, 1; made monotone: 2/3 at every recall point -> AP 2/3.
+    # cow: 0.8 TP, 0.7 FP, 0.6 TP -> (R, P) = (1/2, 1), (1/2, 1/2),
+    #   (1, 2/3); recall points 0..0.50 (51) at 1, 0.51..1 (50) at 2/3.
+    ap_person = 2 / 3
+    ap_cow = (51 * 1.0 + 50 * (2 / 3)) / 101
+    return lvis, preds, ap_person, ap_cow
+
+
+def test_lvis_ap_star_of_imperfect_predictions_is_the_hand_computed_one(
+    tmp_path,
+):
+    from mmdet.registry import METRICS
+    from mmengine.registry import init_default_scope
+
+    lvis, preds, ap_person, ap_cow = _imperfect_case()
+    src, dst = tmp_path / 'lvis_val.json', tmp_path / 'cocofied.json'
+    src.write_text(json.dumps(lvis))
+    proc = run_tool('tools/dataset_converters/lvis_cocofied.py', src, dst)
+    assert proc.returncode == 0, proc.stderr
+    cfg = Config.fromfile(CONFIG)
+    init_default_scope('mmdet')
+    metric = METRICS.build(dict(cfg.test_evaluator, ann_file=str(dst)))
+    metric.dataset_meta = dict(classes=CocoDataset.METAINFO['classes'])
+    samples = []
+    for img_id, items in preds.items():
+        pred = dict(
+            labels=torch.tensor([label for label, _, _ in items]),
+            scores=torch.tensor([score for _, _, score in items]),
+            bboxes=torch.tensor([[x, 5.0, x + 10, 20.0] for _, x, _ in items]),
+            masks=torch.from_numpy(
+                np.stack([_polygon_mask(x) for _, x, _ in items])
+            ),
+        )
+        samples.append(
+            dict(img_id=img_id, ori_shape=(40, 40), pred_instances=pred)
+        )
+    metric.process({}, samples)
+    # the metric reports 3 decimals: 6e-4 covers the rounding only
+    results = metric.evaluate(size=len(samples))
+    expected = (ap_person + ap_cow) / 2  # 0.7508...
+    assert results['lvis/segm_AP'] == pytest.approx(expected, abs=6e-4)
+    # person is frequent, cow (from beef.n.01) common: the split says which
+    assert results['lvis/segm_APf'] == pytest.approx(ap_person, abs=6e-4)
+    assert results['lvis/segm_APc'] == pytest.approx(ap_cow, abs=6e-4)
