@@ -191,15 +191,85 @@ def test_predict_all_images_empty():
     )
 
 
-def test_refinement_renders_only_predicted_class_to_224():
-    head = build_roi_head()
-    rois = torch.tensor([[0, 10.0, 10, 60, 70], [1, 5, 5, 100, 90]])
-    with torch.no_grad():
-        coarse, refined = head.refine_masks(
-            features(), rois, torch.tensor([2, 0])
+def dense_reference(head, feats, rois, coarse, levels, strides, size=224):
+    """Every class's point-head logits on the whole ``size`` grid of each RoI.
+
+    Written here with ``grid_sample`` alone: cell centres of the RoI grid,
+    to image pixels, to each level's ``align_corners=False`` grid (a
+    feature cell of stride s covers image pixels ``[i s, (i + 1) s)``).
+
+    Returns:
+        Tensor: (R, K, size, size) logits.
+    """
+    import torch.nn.functional as F
+
+    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    gy, gx = torch.meshgrid(centres, centres, indexing='ij')
+    rel = torch.stack([gx.flatten(), gy.flatten()], -1)  # (P, 2) as (x, y)
+    fine, coarse_at = [], []
+    for roi, maps in zip(rois, coarse):
+        x1, y1, x2, y2 = roi[1:].tolist()
+        img = torch.stack(
+            [x1 + rel[:, 0] * (x2 - x1), y1 + rel[:, 1] * (y2 - y1)], -1
         )
+        per_level = []
+        for level, stride in zip(levels, strides):
+            fmap = feats[level][int(roi[0])][None]
+            height, width = fmap.shape[-2:]
+            grid = torch.stack(
+                [
+                    2 * img[:, 0] / (stride * width) - 1,
+                    2 * img[:, 1] / (stride * height) - 1,
+                ],
+                -1,
+            )
+            per_level.append(
+                F.grid_sample(fmap, grid[None, None], align_corners=False)[
+                    0, :, 0
+                ]
+            )
+        fine.append(torch.cat(per_level))
+        coarse_at.append(
+            F.grid_sample(
+                maps[None], (2 * rel - 1)[None, None], align_corners=False
+            )[0, :, 0]
+        )
+    logits = head.point_head(torch.stack(fine), torch.stack(coarse_at))
+    return logits.reshape(len(rois), -1, size, size)
+
+
+def _varied(head):
+    """Non-trivial point-head weights: classes' logits differ clearly."""
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for param in head.point_head.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    return head
+
+
+def test_refinement_renders_only_predicted_class_to_224():
+    """The render is the predicted class's channel of the dense oracle.
+
+    With N >= 224^2 points every step re-predicts every cell, so the result
+    is the point head's logits on the full 224 x 224 grid (computed here
+    independently): of the predicted class, and of no other class.
+    """
+    head = _varied(build_roi_head())
+    head.test_cfg.subdivision_num_points = 224 * 224
+    rois = torch.tensor([[0, 10.0, 10, 60, 70], [1, 5, 5, 100, 90]])
+    labels = torch.tensor([2, 0])
+    feats = features()
+    with torch.no_grad():
+        coarse, refined = head.refine_masks(feats, rois, labels)
+        dense = dense_reference(head, feats, rois, coarse, [0], [4])
     assert coarse.shape == (2, 4, 7, 7)
     assert refined.shape == (2, 1, 224, 224)
+    for i, label in enumerate(labels.tolist()):
+        torch.testing.assert_close(
+            refined[i, 0], dense[i, label], atol=1e-4, rtol=1e-4
+        )
+        for other in set(range(4)) - {label}:
+            assert (refined[i, 0] - dense[i, other]).abs().max() > 0.1
 
 
 @pytest.mark.parametrize('coarse_agnostic', [False, True])
@@ -268,12 +338,34 @@ def test_roi_head_build_errors(mutate, match):
 
 
 def test_independent_fine_levels():
-    head = build_roi_head(in_channels=512)
+    """Two fine levels: each read at its own stride, concatenated in order.
+
+    Compared by value with the dense oracle; a level not chosen changes
+    nothing, a chosen one changes the render.
+    """
+    head = _varied(build_roi_head(in_channels=512))
     head.fine_feat_index, head.fine_feat_strides = [0, 1], [4, 8]
+    head.test_cfg.subdivision_num_points = 224 * 224
     rois = torch.tensor([[0, 10.0, 10, 60, 70]])
+    labels = torch.tensor([1])
+    feats = features(1)
     with torch.no_grad():
-        _, refined = head.refine_masks(features(1), rois, torch.tensor([1]))
-    assert refined.shape == (1, 1, 224, 224)
+        coarse, refined = head.refine_masks(feats, rois, labels)
+        dense = dense_reference(head, feats, rois, coarse, [0, 1], [4, 8])
+        torch.testing.assert_close(
+            refined[0, 0], dense[0, 1], atol=1e-4, rtol=1e-4
+        )
+        # reading level 1 at stride 4 (a plausible bug) gives another map
+        wrong = dense_reference(head, feats, rois, coarse, [0, 1], [4, 4])
+        assert (refined[0, 0] - wrong[0, 1]).abs().max() > 0.1
+        other = list(feats)
+        other[2] = torch.randn_like(feats[2])  # a level that is not read
+        assert torch.equal(
+            head.refine_masks(tuple(other), rois, labels)[1], refined
+        )
+        other[1] = torch.randn_like(feats[1])  # the second fine level
+        _, changed = head.refine_masks(tuple(other), rois, labels)
+        assert (changed - refined).abs().max() > 0.1
 
 
 def test_registered_names_are_unique():

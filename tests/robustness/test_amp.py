@@ -48,20 +48,46 @@ def test_point_mlp_under_autocast(dtype, with_index):
     assert all(torch.isfinite(p.grad).all() for p in mlp.parameters())
 
 
+#: Every rendered cell of a whole model under autocast is within
+#: ``RTOL[dtype]`` of the fp32 logits' largest magnitude (measured on AMD
+#: EPYC: 1.5% for bf16, 0.13% for fp16 semantic; 0.7% and 0.1% instance);
+#: losses within a fifth of it. Renders are dense (every cell predicted),
+#: so rounding cannot move which cells a top-k refines.
+DENSE_SEMANTIC = {'model.test_cfg.subdivision_num_points': 64 * 64}
+
+
 @pytest.mark.parametrize('dtype', DTYPES)
 def test_semantic_model_loss_and_predict_under_autocast(dtype):
-    model, _ = build_model_from_config(SEM_CONFIG)
+    model, _ = build_model_from_config(SEM_CONFIG, DENSE_SEMANTIC)
     model.init_weights()
     inputs, samples = demo_seg_batch(2, (64, 64), 5, seed=1)
+    torch.manual_seed(3)  # the same random training points in both runs
+    ref_losses = model.loss(inputs, samples)
+    torch.manual_seed(3)
     with torch.autocast('cpu', dtype=dtype):
         losses = model.loss(inputs, samples)
-    total = sum(v for k, v in losses.items() if k.endswith('loss_ce_point'))
-    assert torch.isfinite(total)
-    total.backward()
+    for key in ('decode_0.loss_ce', 'decode_1.loss_ce_point'):
+        assert torch.isfinite(losses[key]), key
+        error = (losses[key].float() - ref_losses[key]).abs()
+        assert error <= RTOL[dtype] / 5 * ref_losses[key], key
+    losses['decode_1.loss_ce_point'].backward()
+    grad = model.decode_head[1].mlp.predictor.weight.grad
+    assert grad is not None and torch.isfinite(grad).all()
+
     model.eval()
-    with torch.no_grad(), torch.autocast('cpu', dtype=dtype):
-        preds = model.predict(inputs, samples)
-    assert preds[0].pred_sem_seg.data.shape == (1, 64, 64)
+    with torch.no_grad():
+        # predict() writes into the samples: keep copies of the logits
+        ref = [
+            p.seg_logits.data.clone() for p in model.predict(inputs, samples)
+        ]
+        with torch.autocast('cpu', dtype=dtype):
+            out = [
+                p.seg_logits.data.clone()
+                for p in model.predict(inputs, samples)
+            ]
+    ref, out = torch.stack(ref), torch.stack(out).float()
+    assert out.shape == ref.shape == (2, 5, 64, 64)
+    assert (out - ref).abs().max() <= RTOL[dtype] * ref.abs().max()
 
 
 @pytest.mark.parametrize('dtype', DTYPES)
@@ -76,6 +102,7 @@ def test_instance_mask_branch_under_autocast(dtype):
     """
     model, _ = build_model_from_config(INS_CONFIG)
     model.init_weights()
+    model.roi_head.test_cfg.subdivision_num_points = 224 * 224  # dense
     packed = demo_mm_inputs(
         batch_size=2,
         image_shapes=[(3, 128, 128)] * 2,
@@ -116,10 +143,8 @@ def test_instance_mask_branch_under_autocast(dtype):
     assert fine.shape == ref_fine.shape == (2, 1, 224, 224)
     assert torch.isfinite(fine).all()
     scale = ref_coarse.abs().max()
-    assert (coarse.float() - ref_coarse).abs().max() <= 2 * RTOL[dtype] * scale
-    # Rounding can move which cells are refined; most cells agree closely.
-    close = (fine.float() - ref_fine).abs() <= 2 * RTOL[dtype] * scale
-    assert close.float().mean() > 0.9
+    assert (coarse.float() - ref_coarse).abs().max() <= RTOL[dtype] * scale
+    assert (fine.float() - ref_fine).abs().max() <= RTOL[dtype] * scale
 
 
 @pytest.fixture(scope='module')
