@@ -133,3 +133,32 @@ def test_architecture_cites_files_and_names_that_exist():
                 'StandardRoIHead', 'FCNMaskHead', 'TASK_UTILS', 'MODELS',
             )  # fmt: skip
             assert defined or upstream, f'{concept}: {name} not in {files}'
+
+
+def test_what_the_tests_prove_names_real_tests():
+    """README's claims name tests that exist (a renamed test fails here)."""
+    text = open(osp.join(ROOT, 'README.md')).read()
+    section = text.split('### What the tests prove')[1].split('\n## ')[0]
+    # `tests/x.py`, `tests/x.py::test_y`, a sibling `test_z.py` and a bare
+    # `test_y` of the folder of the file named last before it
+    pattern = r'`(tests/[\w/]+\.py(?:::\w+)?|test_\w+(?:\.py)?)`'
+    folder, checked = None, 0
+    for token in re.findall(pattern, section):
+        path, _, name = token.partition('::')
+        if path.endswith('.py'):
+            if not path.startswith('tests/'):
+                assert folder, f'{token}: no folder named before it'
+                path = osp.relpath(osp.join(folder, path), ROOT)
+            assert osp.isfile(osp.join(ROOT, path)), token
+            folder = osp.dirname(osp.join(ROOT, path))
+        else:
+            name = path
+        if name:
+            assert folder, f'{token}: no file named before it'
+            defined = any(
+                re.search(rf'^def {name}\(', open(f).read(), re.M)
+                for f in glob.glob(osp.join(folder, 'test_*.py'))
+            )
+            assert defined, f'{token}: no such test in {folder}'
+            checked += 1
+    assert checked >= 9  # the section names nine tests by name
