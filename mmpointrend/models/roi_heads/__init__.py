@@ -8,6 +8,7 @@ from .mask_heads import (
     PointRendCoarseMaskHead,
     PointRendMaskPointHead,
 )
+from .pointrend_cascade_roi_head import PointRendCascadeRoIHead
 from .pointrend_roi_head import PointRendMaskRoIHead
 from .roi_extractors import GridRoIExtractor
 
@@ -17,6 +18,7 @@ __all__ = [
     'ImplicitParamHead',
     'ImplicitPointHead',
     'ImplicitPointRendRoIHead',
+    'PointRendCascadeRoIHead',
     'PointRendCoarseMaskHead',
     'PointRendMaskPointHead',
     'PointRendMaskRoIHead',

@@ -52,6 +52,9 @@ class PointRendMaskRoIHead(StandardRoIHead):
             refined boxes of the positive proposals (detectron2's
             ``TRAIN_ON_PRED_BOXES``) instead of the proposals. Defaults to
             False (mmdet's behaviour).
+        mask_only (bool): Build the mask branch alone (no box head), for
+            a head that owns the box stages itself
+            (:class:`PointRendCascadeRoIHead`). Defaults to False.
         *args: Passed to :class:`mmdet.models.roi_heads.StandardRoIHead`.
         **kwargs: Passed to :class:`mmdet.models.roi_heads.StandardRoIHead`.
     """
@@ -63,6 +66,7 @@ class PointRendMaskRoIHead(StandardRoIHead):
         fine_feat_index: Sequence[int] | None = None,
         fine_feat_strides: Sequence[int] | None = None,
         train_on_pred_boxes: bool = False,
+        mask_only: bool = False,
         **kwargs,
     ) -> None:
         if kwargs.pop('point_supervision', False):
@@ -74,10 +78,15 @@ class PointRendMaskRoIHead(StandardRoIHead):
         point = MODELS.build(point_head)
         kwargs = self._complete_mask_head(point, kwargs)
         super().__init__(*args, **kwargs)
-        if not (self.with_bbox and self.with_mask):
+        if not self.with_mask or not (mask_only or self.with_bbox):
             raise ValueError(
                 f'{type(self).__name__} needs bbox_head, bbox_roi_extractor, '
                 'mask_head and mask_roi_extractor'
+            )
+        if mask_only and train_on_pred_boxes:
+            raise ValueError(
+                'train_on_pred_boxes needs the box head; a mask-only branch '
+                'trains on the boxes it is given'
             )
         self.point_head = point
         self._check_cfg_keys()
@@ -101,7 +110,10 @@ class PointRendMaskRoIHead(StandardRoIHead):
         self.fine_feat_strides = list(fine_feat_strides)
         self.train_on_pred_boxes = train_on_pred_boxes
         self._check_point_head()
-        if self.point_head.num_classes != self.bbox_head.num_classes:
+        if (
+            self.with_bbox
+            and self.point_head.num_classes != self.bbox_head.num_classes
+        ):
             raise ValueError(
                 f'point_head.num_classes={self.point_head.num_classes} but '
                 f'bbox_head.num_classes={self.bbox_head.num_classes}; set '
