@@ -25,7 +25,12 @@ from mmpointrend.pointrendify import PointRendifyError, pointrendify
 from mmpointrend.testing import demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SHIPPED = sorted(glob.glob(osp.join(ROOT, 'configs', 'any_model', '*.py')))
+#: Every config the tool wrote (configs/any_model and the study's pairs).
+SHIPPED = sorted(
+    p
+    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if 'written by\n# tools/misc/pointrendify.py' in open(p).read()
+)
 
 #: HRNet with one block per branch and one module per stage.
 _HRNET_TINY = {
@@ -199,13 +204,15 @@ def test_instance_family_trains_and_renders(family):
 )
 def test_shipped_config_is_the_tool_output(path):
     text = open(path).read()
-    base = re.search(r"^_base_ = '(.+)'$", text, re.M).group(1)
-    assert text == pointrendify(base).text(base)
-    assert osp.basename(path) == 'pointrend_' + base.rsplit('/', 1)[-1]
+    ref = re.search(r"^_base_ = '(.+)'$", text, re.M).group(1)
+    base = ref if '::' in ref else osp.join(osp.dirname(path), ref)
+    assert text == pointrendify(base).text(ref)
+    assert osp.basename(path) == 'pointrend_' + ref.rsplit('/', 1)[-1]
 
 
 def test_shipped_families():
     """The families the docs list are shipped (one config each)."""
+    assert len(SHIPPED) >= 9  # configs/any_model and the study's pairs
     names = {osp.basename(p) for p in SHIPPED}
     for family, (base, _) in {**SEMANTIC, **INSTANCE}.items():
         assert 'pointrend_' + base.rsplit('/', 1)[-1] in names, family

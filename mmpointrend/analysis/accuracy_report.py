@@ -196,6 +196,33 @@ EXPERIMENTS = {
         INSTANCE_METRICS,
         **_IMPLICIT_STUDY,
     ),
+    # PointRend on other families, added by tools/misc/pointrendify.py to
+    # the base configs (docs/pointrend_any_model.md)
+    'synthetic-segformer': Experiment(
+        'semantic',
+        'synthetic',
+        _pair(
+            'configs/synthetic/segformer_mit-slim_2xb4-600_synthetic-256x256.py',
+            'configs/synthetic/'
+            'pointrend_segformer_mit-slim_2xb4-600_synthetic-256x256.py',
+        ),
+        400,
+        SEMANTIC_METRICS,
+        group='any-model',
+    ),
+    'dsb2018-swin': Experiment(
+        'instance',
+        'dsb2018',
+        _pair(
+            'configs/dsb2018/mask-rcnn_swin-slim_fpn_2xb1-300_dsb2018.py',
+            'configs/dsb2018/'
+            'pointrend_mask-rcnn_swin-slim_fpn_2xb1-300_dsb2018.py',
+        ),
+        300,
+        INSTANCE_METRICS,
+        NARROW_BAND,
+        group='any-model',
+    ),
     'dsb2018-implicit': Experiment(
         'instance',
         'dsb2018',
@@ -212,6 +239,12 @@ GROUPS = {
         'accuracy-study',
         '',
         'Baseline vs PointRend: each dot one seed, bar = median',
+    ),
+    'any-model': (
+        'accuracy-study-any-model',
+        '_any_model',
+        'Base model vs its pointrendify version (SegFormer, Swin Mask R-CNN):'
+        ' each dot one seed, bar = median',
     ),
     'implicit': (
         'accuracy-study-implicit',
@@ -296,8 +329,8 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
             f'iterations; {configs}.\n'
         )
         head = '| model | ' + ' | '.join(t for _, t in exp.columns)
-        head += ' | seeds | train+val time (s) |\n'
-        head += '|---' * (len(exp.columns) + 3) + '|\n'
+        head += ' | seeds | train+val time (s) | peak RSS (MiB) |\n'
+        head += '|---' * (len(exp.columns) + 4) + '|\n'
         body = ''
         for model in exp.model_names:
             rows = [runs[(model, s)] for s in seeds if (model, s) in runs]
@@ -312,10 +345,17 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
                 ]
                 cells.append(_spread(vals, _scale(key)) if vals else 'n/a')
             secs = statistics.median(r['metrics']['seconds'] for r in rows)
+            rss = [
+                r['metrics']['peak_rss_mib']
+                for r in rows
+                if 'peak_rss_mib' in r['metrics']
+            ]
             used = ', '.join(str(r['seed']) for r in rows)
             body += (
                 f'| {model} | ' + ' | '.join(cells) + f' | {used} | '
-                f'{secs:.0f} |\n'
+                f'{secs:.0f} | '
+                + (f'{statistics.median(rss):.0f}' if rss else 'n/a')
+                + ' |\n'
             )
         for kind, a, b in exp.comparisons:
             cells = [
@@ -327,7 +367,7 @@ def summarize(results: list[dict], names: list[str], seeds: list[int]):
                 if kind == 'difference'
                 else f'{a} as % of {b}, per seed'
             )
-            body += f'| {title} | ' + ' | '.join(cells) + ' | | |\n'
+            body += f'| {title} | ' + ' | '.join(cells) + ' | | | |\n'
         per_seed = ''
         order = {m: i for i, m in enumerate(exp.model_names)}
         for (model, seed), r in sorted(

@@ -130,18 +130,27 @@ def last_scalars(work_dir: str, key: str) -> dict:
     return found
 
 
-def _run_logged(cmd: list[str], log: str) -> None:
-    """Run a tool with its output in ``log``; raise naming the log."""
+def _run_logged(cmd: list[str], log: str) -> float:
+    """Run a tool with its output in ``log``; raise naming the log.
+
+    Returns:
+        float: Peak resident memory in MiB of the largest process of the
+        run (the tool, or with ``dist_train.sh`` the largest of torchrun
+        and its workers, whose usage ``wait4`` reports with its own).
+    """
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=ROOT)
     os.makedirs(osp.dirname(log), exist_ok=True)
     with open(log, 'w') as f:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT
         )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(
             f'failed (exit {proc.returncode}): {" ".join(cmd)}; log: {log}'
         )
+    return usage.ru_maxrss / 1024  # Linux reports KiB
 
 
 def narrow_band_metrics(
@@ -193,8 +202,9 @@ def train_once(
         cmd = [sys.executable, 'tools/train.py', config]
     cmd += ['--work-dir', work_dir, '--cfg-options', *options]
     start = time.perf_counter()
+    peak = None
     try:
-        _run_logged(cmd, osp.join(work_dir, 'stdout.log'))
+        peak = _run_logged(cmd, osp.join(work_dir, 'stdout.log'))
     except RuntimeError:
         # torchrun reports a failure when a gloo worker aborts while the
         # process exits (seen once in 24 runs, after the last validation);
@@ -204,9 +214,12 @@ def train_once(
         print(f'    exit after a finished run ignored: {work_dir}')
     seconds = time.perf_counter() - start
     scalars = last_scalars(work_dir, exp.metrics[0][0])
-    return {
+    metrics = {
         key: float(scalars[key]) for key, _ in exp.metrics if key in scalars
     } | {'seconds': round(seconds, 1)}
+    if peak is not None:
+        metrics['peak_rss_mib'] = round(peak)
+    return metrics
 
 
 def main() -> None:
