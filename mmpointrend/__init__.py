@@ -1,5 +1,6 @@
 """mmpointrend: PointRend components for mmsegmentation and mmdetection."""
 
+from .any_model import pointrendify
 from .checkpoint import register_checkpoint_loaders
 from .version import __version__
 
@@ -20,4 +21,4 @@ def _register_scope() -> None:
 
 _register_scope()
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'pointrendify']

@@ -19,9 +19,9 @@ import torch
 from conftest import run_tool
 from mmengine.config import Config
 
+from mmpointrend.any_model import PointRendifyError, pointrendify
 from mmpointrend.apis import build_model
 from mmpointrend.apis.inference import resolve_config
-from mmpointrend.pointrendify import PointRendifyError, pointrendify
 from mmpointrend.testing import demo_seg_batch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -73,12 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mmpointrend.checkpoint.io import check_output_path, write_text
-    from mmpointrend.pointrendify import (
+    from mmpointrend.any_model import (
         PointRendifyError,
         base_reference,
         pointrendify,
     )
+    from mmpointrend.checkpoint.io import check_output_path, write_text
 
     try:
         check_output_path(args.out, args.base, args.force, option='OUT')
