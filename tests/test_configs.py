@@ -19,6 +19,8 @@ CONFIGS = sorted(
     # configs/any_model: full-size backbones, exercised with tiny ones by
     # tests/test_any_model.py (and built there to match the tool's output)
     and f'{osp.sep}any_model{osp.sep}' not in p
+    # configs/refiner: not a segmentor or detector; tests/test_refiner.py
+    and f'{osp.sep}refiner{osp.sep}' not in p
 )
 
 

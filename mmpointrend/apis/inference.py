@@ -49,7 +49,7 @@ def is_detector_config(cfg: Config) -> bool:
     Returns:
         bool: True for detectors (a ``roi_head``), False for segmentors.
     """
-    return 'roi_head' in cfg.model
+    return 'roi_head' in cfg.model or cfg.get('default_scope') == 'mmdet'
 
 
 def build_model(config, cfg_options: dict | None = None):

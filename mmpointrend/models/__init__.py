@@ -1,6 +1,7 @@
 """Models; importing this package registers every component."""
 
 from .decode_heads import PointRendSemSegHead
+from .refiners import PointRendRefiner, degrade_masks
 from .roi_heads import (
     FourierPointEncoding,
     GridRoIExtractor,
@@ -27,6 +28,8 @@ __all__ = [
     'PointRendEncoderDecoder',
     'PointRendMaskPointHead',
     'PointRendMaskRoIHead',
+    'PointRendRefiner',
     'PointRendSemSegHead',
     'UncertaintyPointSampler',
+    'degrade_masks',
 ]

@@ -1,0 +1,245 @@
+"""Layer 2: the mask refiner (PointRend on masks from any model)."""
+
+from __future__ import annotations
+
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from mmpointrend.apis import build_model
+from mmpointrend.models.refiners import degrade_masks, masks_to_boxes
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(
+    ROOT,
+    'configs/refiner/pointrend-refiner_r18-slim_fpn_2xb2-400_synthetic.py',
+)
+
+
+def _square(size=64, box=(20, 16, 44, 40)):
+    mask = torch.zeros(size, size)
+    x1, y1, x2, y2 = box
+    mask[y1:y2, x1:x2] = 1
+    return mask
+
+
+def _iou(a, b):
+    a, b = a.bool(), b.bool()
+    return ((a & b).sum() / (a | b).sum().clamp(min=1)).item()
+
+
+def test_degrade_is_seeded_and_keeps_empty_masks_empty():
+    masks = torch.stack(
+        [_square(), torch.zeros(64, 64), _square(box=(0, 0, 64, 64))]
+    )
+    a = degrade_masks(masks, torch.Generator().manual_seed(3))
+    b = degrade_masks(masks, torch.Generator().manual_seed(3))
+    c = degrade_masks(masks, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == masks.shape and a.min() >= 0 and a.max() <= 1
+    assert a[1].sum() == 0  # nothing appears from nothing
+    iou = _iou(a[0] >= 0.5, masks[0])
+    assert 0.3 < iou < 1.0  # wrong, but the same object
+    assert degrade_masks(torch.zeros(0, 8, 8)).shape == (0, 8, 8)
+
+
+def test_boxes_grow_by_context_and_stay_inside():
+    boxes = masks_to_boxes(
+        torch.stack([_square(), torch.zeros(64, 64)]), context=0.25
+    )
+    # the square spans x 20..44 (24 px), y 16..40: 6 px more on each side
+    assert boxes[0].tolist() == [14.0, 10.0, 50.0, 46.0]
+    assert boxes[1].tolist() == [0.0, 0.0, 64.0, 64.0]  # empty: whole image
+    edge = masks_to_boxes(_square(box=(0, 0, 10, 10))[None], context=0.5)
+    assert edge[0].tolist() == [0.0, 0.0, 15.0, 15.0]
+
+
+def _tiny_cfg():
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.update(base_channels=8, stem_channels=8)
+    cfg.model.neck.update(in_channels=[8, 16, 32, 64], out_channels=16)
+    cfg.model.point_head.update(in_channels=16, fc_channels=32)
+    cfg.model.point_head.point_sampler.num_points = 196
+    return cfg
+
+
+def _scene(gen, size=64):
+    """An image with a bright square on noise, and the square's mask."""
+    side = int(torch.randint(14, 30, (1,), generator=gen))
+    x1 = int(torch.randint(2, size - side - 2, (1,), generator=gen))
+    y1 = int(torch.randint(2, size - side - 2, (1,), generator=gen))
+    mask = _square(size, (x1, y1, x1 + side, y1 + side))
+    image = 40 + 20 * torch.rand(3, size, size, generator=gen) + 150 * mask
+    return image, mask
+
+
+def _sample(mask, size=64, coarse=None):
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(size, size),
+            ori_shape=(size, size),
+            pad_shape=(size, size),
+            batch_input_shape=(size, size),
+            scale_factor=(1.0, 1.0),
+        )
+    )
+    sample.gt_instances = InstanceData(
+        masks=mask[None] if mask.dim() == 2 else mask,
+        labels=torch.zeros(
+            1 if mask.dim() == 2 else len(mask), dtype=torch.long
+        ),
+    )
+    if coarse is not None:
+        sample.coarse_instances = InstanceData(masks=coarse)
+    return sample
+
+
+def _normalise(model, images):
+    pre = model.data_preprocessor
+    return (images - pre.mean) / pre.std
+
+
+def test_shapes_and_empty_inputs():
+    model, _ = build_model(_tiny_cfg())
+    model.init_weights()
+    gen = torch.Generator().manual_seed(0)
+    image, mask = _scene(gen)
+    inputs = _normalise(model, torch.stack([image, image]))
+    # training: one image with an object, one without
+    empty = _sample(torch.zeros(0, 64, 64))
+    losses = model.loss(inputs, [_sample(mask), empty])
+    assert torch.isfinite(losses['loss_point'])
+    losses['loss_point'].backward()
+    none = model.loss(inputs, [empty, _sample(torch.zeros(0, 64, 64))])
+    assert none['loss_point'] == 0 and none['loss_point'].requires_grad
+    model.eval()
+    coarse = torch.stack([mask, torch.zeros(64, 64), torch.ones(64, 64)])
+    with torch.no_grad():
+        out = model.predict(inputs[:1], [_sample(mask, coarse=coarse)])[
+            0
+        ].pred_instances
+        assert out.masks.shape == (3, 64, 64) and out.masks.dtype == torch.bool
+        assert out.bboxes[2].tolist() == [0.0, 0.0, 64.0, 64.0]
+        nothing = model.predict(
+            inputs[:1], [_sample(mask, coarse=torch.zeros(0, 64, 64))]
+        )[0].pred_instances
+        assert nothing.masks.shape == (0, 64, 64)
+        # coarse masks at another resolution are resampled to the image
+        small = F.interpolate(mask[None, None], size=(16, 16), mode='area')[0]
+        out = model.predict(inputs[:1], [_sample(mask, coarse=small)])
+        assert out[0].pred_instances.masks.shape == (1, 64, 64)
+        _, refined = model.refine(model.extract_feat(inputs[:1]), mask[None])
+        assert refined.shape == (1, 1, 224, 224)  # 28x28 -> 3 x2 steps
+
+
+def test_blurred_square_converges_to_the_square():
+    """A tiny refiner trained on degraded squares sharpens a blurred one.
+
+    The known square (26 px) seen through a 4x4 grid (16x area
+    down-sampling, bilinear up-sampling) has IoU 0.79 with itself; after
+    150 steps on random squares (measured 0.968 on AMD EPYC) the refined
+    mask must reach 0.92.
+    """
+    torch.manual_seed(0)
+    model, _ = build_model(_tiny_cfg())
+    model.init_weights()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(1)
+    model.train()
+    for _ in range(150):
+        scenes = [_scene(gen) for _ in range(4)]
+        inputs = _normalise(model, torch.stack([s[0] for s in scenes]))
+        samples = [_sample(s[1]) for s in scenes]
+        loss = model.loss(inputs, samples)['loss_point']
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    square = _square(64, (18, 20, 44, 46))
+    noise = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(5))
+    image = 40 + 20 * noise + 150 * square
+    blurred = F.interpolate(
+        F.interpolate(square[None, None], size=(4, 4), mode='area'),
+        size=(64, 64),
+        mode='bilinear',
+        align_corners=False,
+    )[0]
+    before = _iou(blurred[0] >= 0.5, square)
+    with torch.no_grad():
+        out = model.predict(
+            _normalise(model, image[None]), [_sample(square, coarse=blurred)]
+        )[0].pred_instances.masks[0]
+    after = _iou(out, square)
+    assert before < 0.8
+    assert after >= 0.92 and after > before + 0.1, (before, after)
+
+
+def test_render_off_gives_the_coarse_masks():
+    model, _ = build_model(_tiny_cfg())
+    model.test_cfg['render'] = False
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    image, mask = _scene(gen)
+    coarse = mask * 0.8
+    with torch.no_grad():
+        out = model.predict(
+            _normalise(model, image[None]),
+            [_sample(mask, coarse=coarse[None])],
+        )[0].pred_instances
+    assert torch.equal(out.masks[0], mask.bool())
+
+
+def test_refiner_needs_a_class_agnostic_head():
+    cfg = _tiny_cfg()
+    cfg.model.point_head.update(class_agnostic=False, num_classes=3)
+    with pytest.raises(ValueError, match='class-agnostic'):
+        build_model(cfg)
+
+
+@pytest.mark.slow
+def test_config_trains_and_evaluates_with_the_real_tools(tmp_path):
+    """tools/train.py, then tools/test.py before (render off) and after."""
+    import re
+
+    from conftest import run_tool
+
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
+
+    root = str(tmp_path / 'data')
+    generate_synthetic_dataset(root, num_train=2, num_val=1, size=128, seed=3)
+    ann = osp.join(root, 'annotations', 'instances_val.json')
+    work = str(tmp_path / 'work')
+    data = [
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        f'val_evaluator.ann_file={ann}',
+        f'test_evaluator.ann_file={ann}',
+    ]
+    proc = run_tool(
+        'tools/train.py', CONFIG, '--work-dir', work, '--cfg-options', *data,
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2',
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checkpoint = osp.join(work, 'iter_2.pth')
+    scores = {}
+    for render in (False, True):
+        proc = run_tool(
+            'tools/test.py', CONFIG, checkpoint, '--work-dir', work,
+            '--cfg-options', *data, f'model.test_cfg.render={render}',
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        found = re.findall(
+            r'coco/segm_mAP: ([\d.]+)', proc.stdout + proc.stderr
+        )
+        assert found, (proc.stdout + proc.stderr)[-3000:]
+        scores[render] = float(found[-1])
+    # unrefined, the seeded degraded masks still match their objects (AP >
+    # 0) but are wrong (AP < 1): the evaluation sees degraded ground truth
+    assert 0.0 < scores[False] < 1.0, scores
