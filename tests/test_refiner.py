@@ -243,3 +243,26 @@ def test_config_trains_and_evaluates_with_the_real_tools(tmp_path):
     # unrefined, the seeded degraded masks still match their objects (AP >
     # 0) but are wrong (AP < 1): the evaluation sees degraded ground truth
     assert 0.0 < scores[False] < 1.0, scores
+
+
+def test_refine_masks_api_takes_masks_at_any_resolution():
+    import numpy as np
+
+    from mmpointrend.apis import init_model, refine_masks
+
+    model = init_model(_tiny_cfg())
+    gen = torch.Generator().manual_seed(2)
+    image, mask = _scene(gen, size=96)
+    bgr = image.permute(1, 2, 0).flip(-1).clamp(0, 255).byte().numpy()
+    full = mask.numpy().astype(bool)
+    quarter = F.interpolate(mask[None, None], size=(24, 24), mode='area')[0]
+    for given in (full[None], quarter.numpy(), (quarter * 255).byte().numpy()):
+        out = refine_masks(model, bgr, given)
+        assert out.shape == (1, 96, 96) and out.dtype == bool
+    assert refine_masks(model, bgr, np.zeros((0, 96, 96))).shape == (0, 96, 96)
+    with pytest.raises(ValueError, match=r'\(N, H, W\)'):
+        refine_masks(model, bgr, full)
+    from conftest import SEM_CONFIG
+
+    with pytest.raises(ValueError, match='PointRendRefiner'):
+        refine_masks(init_model(SEM_CONFIG), bgr, full[None])

@@ -11,6 +11,7 @@ from .inferencers import (
     PointRendInferencer,
     PointRendSegInferencer,
 )
+from .refine import refine_masks
 
 __all__ = [
     'PointRendDetInferencer',
@@ -19,5 +20,6 @@ __all__ = [
     'build_model',
     'inference_model',
     'init_model',
+    'refine_masks',
     'resolve_config',
 ]
