@@ -266,3 +266,72 @@ def test_refine_masks_api_takes_masks_at_any_resolution():
 
     with pytest.raises(ValueError, match='PointRendRefiner'):
         refine_masks(init_model(SEM_CONFIG), bgr, full[None])
+
+
+@pytest.mark.slow
+def test_refine_cli_round_trip_with_resume_and_refusals(tmp_path):
+    """JSON and id-PNG masks in, the same formats out; resumable."""
+    import json
+
+    import cv2
+    import numpy as np
+    from conftest import run_tool
+    from pycocotools import mask as mask_utils
+
+    cfg = _tiny_cfg()
+    config = str(tmp_path / 'refiner.py')
+    cfg.dump(config)
+    model, _ = build_model(cfg)
+    checkpoint = str(tmp_path / 'refiner.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    images, masks, out = (tmp_path / d for d in ('images', 'masks', 'out'))
+    images.mkdir(), masks.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for name in ('a', 'b', 'c'):
+        image, mask = _scene(gen)
+        bgr = image.permute(1, 2, 0).clamp(0, 255).byte().numpy()
+        cv2.imwrite(str(images / f'{name}.png'), bgr)
+        m = mask.numpy().astype(np.uint8)
+        if name == 'a':  # tools/infer.py's instance file
+            rle = mask_utils.encode(np.asfortranarray(m))
+            doc = dict(
+                image='a.png', height=64, width=64,
+                instances=[dict(
+                    bbox=[0, 0, 1, 1], score=0.9, label=2,
+                    segmentation=dict(
+                        size=[64, 64], counts=rle['counts'].decode()),
+                )],
+            )  # fmt: skip
+            (masks / 'a.png.json').write_text(json.dumps(doc))
+        elif name == 'b':  # an id map named by the image's stem
+            ids = m * 7
+            ids[:4, :4] = 3  # a second object
+            cv2.imwrite(str(masks / 'b.png'), ids)
+        else:  # the wrong size: refused, named
+            cv2.imwrite(str(masks / 'c.png'), np.zeros((32, 32), np.uint8))
+    args = [
+        'tools/refine.py', images, masks, '--config', config,
+        '--checkpoint', checkpoint, '--out-dir', out, '--device', 'cpu',
+    ]  # fmt: skip
+    proc = run_tool(*args)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'failed: c.png' in proc.stdout and '[32, 32]' in proc.stdout
+    refined = json.loads((out / 'a.png.json').read_text())
+    assert refined['refined'] and len(refined['instances']) == 1
+    assert refined['instances'][0]['label'] == 2
+    assert refined['instances'][0]['segmentation']['size'] == [64, 64]
+    ids = cv2.imread(str(out / 'b.png.png'), cv2.IMREAD_UNCHANGED)
+    assert ids.shape == (64, 64) and set(np.unique(ids)) <= {0, 3, 7}
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['written'] == 2 and list(summary['failed']) == ['c.png']
+    # again: the two finished images are skipped, c still refused
+    proc = run_tool(*args)
+    assert proc.returncode == 1 and '0 written, 2 already done' in proc.stdout
+    cv2.imwrite(str(masks / 'c.png'), np.zeros((64, 64), np.uint8))
+    proc = run_tool(*args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '1 written, 2 already done' in proc.stdout
+    assert not cv2.imread(str(out / 'c.png.png'), cv2.IMREAD_UNCHANGED).any()
+    # an input folder is never the output
+    proc = run_tool(*args[:-4], '--out-dir', masks, '--device', 'cpu')
+    assert proc.returncode != 0 and 'never overwritten' in proc.stderr

@@ -14,7 +14,7 @@ import json
 import os
 import os.path as osp
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -202,6 +202,63 @@ class ShardReport:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
 
+def process_shard(
+    items: Sequence[str],
+    destination: Callable[[str], str],
+    work: Callable[[str], bytes],
+    rank: int = 0,
+    world_size: int = 1,
+    progress: bool = True,
+) -> ShardReport:
+    """Write ``work(item)`` to ``destination(item)`` for this process's share.
+
+    Items whose output exists are skipped (a killed job is finished by
+    running it again); a partial file of a killed run is removed first; an
+    item whose ``work`` raises is recorded in the report and the job goes
+    on.
+
+    Args:
+        items (Sequence[str]): All items of the job, sorted (every process
+            must get the same list).
+        destination (Callable): Item -> output path.
+        work (Callable): Item -> the output file's bytes.
+        rank (int): This process's index. Defaults to 0.
+        world_size (int): Number of processes. Defaults to 1.
+        progress (bool): Show a progress bar. Defaults to True.
+
+    Returns:
+        ShardReport: Counts, failures and time of this process.
+    """
+    from mmengine.utils import ProgressBar
+
+    mine = list(items[rank::world_size])
+    report = ShardReport(rank=rank, assigned=len(mine))
+    todo = []
+    for item in mine:
+        dst = destination(item)
+        if osp.exists(dst):
+            report.skipped += 1
+        else:
+            # A partial file of a killed run; only this process writes it.
+            if osp.exists(dst + PARTIAL):
+                os.remove(dst + PARTIAL)
+            todo.append(item)
+    bar = ProgressBar(len(todo)) if progress and todo else None
+    start = time.perf_counter()
+    for item in todo:
+        try:
+            data = work(item)
+        except Exception as exc:  # one bad item must not stop the job
+            report.failed[item] = f'{type(exc).__name__}: {exc}'
+        else:
+            _write_complete(destination(item), data)
+            report.written += 1
+        if bar is not None:
+            bar.update()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
 def infer_shard(
     model: Any,
     root: str,
@@ -229,42 +286,24 @@ def infer_shard(
     Returns:
         ShardReport: Counts, failures and time of this process.
     """
-    from mmengine.utils import ProgressBar
-
     from .inference import inference_model, is_detector_config
 
     semantic = not is_detector_config(model.cfg)
-    mine = list(images[rank::world_size])
-    report = ShardReport(rank=rank, assigned=len(mine))
-    todo = []
-    for rel in mine:
-        dst = output_path(out_dir, rel, semantic)
-        if osp.exists(dst):
-            report.skipped += 1
-        else:
-            # A partial file of a killed run; only this process writes it.
-            if osp.exists(dst + PARTIAL):
-                os.remove(dst + PARTIAL)
-            todo.append(rel)
-    bar = ProgressBar(len(todo)) if progress and todo else None
-    start = time.perf_counter()
-    for rel in todo:
-        try:
-            result = inference_model(model, osp.join(root, rel))
-            data = (
-                encode_semantic(result)
-                if semantic
-                else encode_instances(result, rel, score_thr)
-            )
-        except Exception as exc:  # one bad image must not stop the job
-            report.failed[rel] = f'{type(exc).__name__}: {exc}'
-        else:
-            _write_complete(output_path(out_dir, rel, semantic), data)
-            report.written += 1
-        if bar is not None:
-            bar.update()
-    report.seconds = time.perf_counter() - start
-    return report
+
+    def work(rel: str) -> bytes:
+        result = inference_model(model, osp.join(root, rel))
+        if semantic:
+            return encode_semantic(result)
+        return encode_instances(result, rel, score_thr)
+
+    return process_shard(
+        images,
+        lambda rel: output_path(out_dir, rel, semantic),
+        work,
+        rank,
+        world_size,
+        progress,
+    )
 
 
 def write_summary(

@@ -95,3 +95,142 @@ def refine_masks(
     with torch.no_grad():
         result = model.test_step(batch)[0]
     return result.pred_instances.masks.cpu().numpy().astype(bool)
+
+
+def find_masks(masks_dir: str, rel: str) -> str:
+    """The mask file of image ``rel`` in ``masks_dir``.
+
+    ``<rel>.json`` (``tools/infer.py``'s output), ``<rel>.png``, or the
+    image's stem with ``.png`` (how SAM/YOLO exports name them).
+
+    Raises:
+        FileNotFoundError: None exists (the message lists where it looked).
+    """
+    import os.path as osp
+
+    stem = osp.splitext(rel)[0]
+    candidates = [rel + '.json', rel + '.png', stem + '.png']
+    for name in candidates:
+        path = osp.join(masks_dir, name)
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f'no masks for {rel}: looked for '
+        + ', '.join(osp.join(masks_dir, c) for c in candidates)
+    )
+
+
+def read_masks(path: str, image_shape: tuple[int, int]) -> tuple:
+    """Masks of one image from a file users have.
+
+    * ``.json``: ``tools/infer.py``'s instance file (``instances`` with COCO
+      RLE ``segmentation``, ``bbox``, ``score``, ``label``);
+    * ``.png``: an instance-id map (0 background, each other value one
+      object, 8- or 16-bit).
+
+    Args:
+        path (str): The file.
+        image_shape (tuple[int, int]): (H, W) of its image.
+
+    Returns:
+        tuple: (N, H, W) uint8 masks, and a dict with the file's format,
+        the object ids / instance records to write back.
+
+    Raises:
+        ValueError: The file does not parse, or its size is not the
+            image's (named with both sizes).
+    """
+    import json
+
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    height, width = image_shape
+    if path.endswith('.json'):
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+            records = doc['instances']
+            rles = [dict(r['segmentation']) for r in records]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f'{path}: not an instance file of tools/infer.py '
+                f'({type(exc).__name__}: {exc}); expected {{"instances": '
+                '[{"segmentation": {"size": [H, W], "counts": ...}}, ...]}'
+            ) from exc
+        for rle in rles:
+            if list(rle.get('size', [])) != [height, width]:
+                raise ValueError(
+                    f'{path}: a mask is {rle.get("size")} (H, W) but the '
+                    f'image is {[height, width]}; masks must be of this image'
+                )
+            if isinstance(rle.get('counts'), str):
+                rle['counts'] = rle['counts'].encode('ascii')
+        masks = (
+            mask_utils.decode(rles).transpose(2, 0, 1)
+            if rles
+            else np.zeros((0, height, width), np.uint8)
+        )
+        return masks, dict(format='json', doc=doc)
+    ids = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if ids is None or ids.ndim != 2:
+        raise ValueError(
+            f'{path}: not a single-channel instance-id PNG (0 background, '
+            'one value per object)'
+        )
+    if ids.shape != (height, width):
+        raise ValueError(
+            f'{path}: the id map is {list(ids.shape)} (H, W) but the image '
+            f'is {[height, width]}; masks must be of this image'
+        )
+    values = [int(v) for v in np.unique(ids) if v != 0]
+    masks = (
+        np.stack([ids == v for v in values]).astype(np.uint8)
+        if values
+        else (np.zeros((0, height, width), np.uint8))
+    )
+    return masks, dict(format='png', ids=values, dtype=ids.dtype)
+
+
+def encode_refined(refined: np.ndarray, source: dict) -> bytes:
+    """The refined masks in the format they came in.
+
+    Args:
+        refined (np.ndarray): (N, H, W) bool masks, in the input's order.
+        source (dict): The second value of :func:`read_masks`.
+
+    Returns:
+        bytes: The output file.
+    """
+    import json
+
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    if source['format'] == 'json':
+        doc = copy.deepcopy(source['doc'])
+        for record, mask in zip(doc['instances'], refined):
+            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            record['segmentation'] = dict(
+                size=[int(s) for s in rle['size']],
+                counts=rle['counts'].decode('ascii'),
+            )
+            ys, xs = np.nonzero(mask)
+            if len(ys):
+                record['bbox'] = [
+                    float(xs.min()),
+                    float(ys.min()),
+                    float(xs.max() + 1),
+                    float(ys.max() + 1),
+                ]
+        doc['refined'] = True
+        return json.dumps(doc).encode()
+    height, width = refined.shape[1:] if refined.ndim == 3 else (0, 0)
+    ids = np.zeros((height, width), source['dtype'])
+    # later objects are drawn over earlier ones, as in the id map's order
+    for value, mask in zip(source['ids'], refined):
+        ids[mask] = value
+    ok, png = cv2.imencode('.png', ids)
+    if not ok:
+        raise RuntimeError('OpenCV could not encode the id map as PNG')
+    return png.tobytes()

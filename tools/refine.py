@@ -1,0 +1,158 @@
+"""Refine the masks of a folder of images; shardable and resumable.
+
+For every image of IMAGES the masks are read from MASKS: ``<image>.json``
+(``tools/infer.py``'s instance files: COCO RLE masks with boxes, scores and
+labels) or ``<image>.png`` / ``<stem>.png`` (an instance-id map: 0
+background, one value per object, as SAM or YOLO exports are often saved).
+Each image's refined masks are written to ``OUT_DIR`` in the format they
+came in, through a temporary file and a rename; images whose output exists
+are skipped, so a killed job is finished by running the same command
+again. A mask file of another size than its image is refused, naming both.
+
+Examples:
+    python tools/refine.py images/ preds/ --config CONFIG \
+        --checkpoint refiner.pth --out-dir refined/
+    bash tools/dist_launch.sh tools/refine.py 2 2 images/ preds/ \
+        --config CONFIG --checkpoint refiner.pth --out-dir refined/
+"""
+
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import DictAction
+
+from mmpointrend.apis import init_model, refine_masks
+from mmpointrend.apis.folder_inference import (
+    IMAGE_SUFFIXES,
+    ShardReport,
+    check_out_dir,
+    list_images,
+    process_shard,
+    write_summary,
+)
+from mmpointrend.apis.refine import encode_refined, find_masks, read_masks
+from mmpointrend.checkpoint.cli import add_trust_argument
+from mmpointrend.engine.runner_setup import (
+    die_with_parent,
+    finish_distributed,
+    run_cli,
+)
+from mmpointrend.utils.compat import init_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('images', help='image folder, or a list of images')
+    parser.add_argument('masks', help='folder of mask files (see above)')
+    parser.add_argument(
+        '--config', required=True, help='a refiner config (configs/refiner)'
+    )
+    parser.add_argument('--checkpoint', required=True, help='its weights')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument(
+        '--device', default=None, help='cpu or cuda (default: cuda if any)'
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch'],
+        default='none',
+        help='pytorch: one shard per torchrun process',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. model.test_cfg.subdivision_steps=4',
+    )
+    add_trust_argument(parser)
+    return parser.parse_args()
+
+
+def main() -> None:
+    import mmcv
+
+    args = parse_args()
+    rank, world = 0, 1
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if args.launcher == 'pytorch':
+        die_with_parent()
+        if not init_cpu_distributed():
+            local = int(os.environ.get('LOCAL_RANK', 0))
+            torch.cuda.set_device(local)
+            torch.distributed.init_process_group('nccl')
+            device = f'cuda:{local}'
+        rank = torch.distributed.get_rank()
+        world = torch.distributed.get_world_size()
+    if not osp.isdir(args.masks):
+        raise FileNotFoundError(
+            f'MASKS {args.masks!r} is not a folder of mask files'
+        )
+    check_out_dir(args.out_dir)
+    for given, name in ((args.images, 'IMAGES'), (args.masks, 'MASKS')):
+        if osp.abspath(given) == osp.abspath(args.out_dir):
+            raise ValueError(
+                f'--out-dir is {name}; write the refined masks elsewhere '
+                '(an input is never overwritten)'
+            )
+    root, images = list_images(args.images, exclude=args.out_dir)
+    if not images:
+        raise FileNotFoundError(
+            f'no images ({", ".join(IMAGE_SUFFIXES)}) in {args.images!r}'
+        )
+    model = init_model(
+        args.config,
+        args.checkpoint,
+        device=device,
+        cfg_options=args.cfg_options,
+    )
+    sources = {}
+
+    def destination(rel: str) -> str:
+        if rel not in sources:
+            try:
+                sources[rel] = find_masks(args.masks, rel)
+            except FileNotFoundError:
+                sources[rel] = rel + '.json'  # fails in work(), recorded
+        ext = '.json' if sources[rel].endswith('.json') else '.png'
+        return osp.join(args.out_dir, rel + ext)
+
+    def work(rel: str) -> bytes:
+        path = find_masks(args.masks, rel)
+        image = mmcv.imread(osp.join(root, rel))
+        if image is None:
+            raise ValueError(f'{osp.join(root, rel)}: not a readable image')
+        masks, source = read_masks(path, image.shape[:2])
+        return encode_refined(refine_masks(model, image, masks), source)
+
+    report = process_shard(
+        images, destination, work, rank, world, progress=rank == 0
+    )
+    print(
+        f'[rank {rank}] {report.written} written, {report.skipped} already '
+        f'done, {len(report.failed)} failed, '
+        f'{report.images_per_second:.2f} images/s',
+        flush=True,
+    )
+    reports: list[ShardReport | None] = [report]
+    if world > 1:
+        reports = [None] * world
+        torch.distributed.all_gather_object(reports, report)
+    if rank == 0:
+        summary = write_summary(args.out_dir, reports, len(images))
+        print(
+            f'{summary["written"]} written, {summary["skipped"]} already '
+            f'done, {len(summary["failed"])} failed of {len(images)} images',
+            flush=True,
+        )
+        for rel, why in summary['failed'].items():
+            print(f'failed: {rel}: {why}', flush=True)
+    failed = sum(len(r.failed) for r in reports)
+    finish_distributed()
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == '__main__':
+    run_cli(main)
