@@ -335,3 +335,18 @@ def test_refine_cli_round_trip_with_resume_and_refusals(tmp_path):
     # an input folder is never the output
     proc = run_tool(*args[:-4], '--out-dir', masks, '--device', 'cpu')
     assert proc.returncode != 0 and 'never overwritten' in proc.stderr
+
+
+def test_resnet50_config_builds_and_trains_a_step():
+    cfg = Config.fromfile(
+        osp.join(
+            ROOT, 'configs/refiner/pointrend-refiner_r50_fpn_8xb2-1x_coco.py'
+        )
+    )
+    model, _ = build_model(cfg)
+    gen = torch.Generator().manual_seed(0)
+    image, mask = _scene(gen)
+    losses = model.loss(_normalise(model, image[None]), [_sample(mask)])
+    assert torch.isfinite(losses['loss_point'])
+    losses['loss_point'].backward()
+    assert model.point_head.mlp.predictor.weight.grad is not None
