@@ -47,6 +47,15 @@ _SWIN_TINY = {
     'model.backbone.num_heads': [1, 1, 2, 2],
 }
 
+#: Fewer proposals and detections: the test is about the mask branch.
+_FEW_BOXES = {
+    'model.train_cfg.rpn_proposal.nms_pre': 200,
+    'model.train_cfg.rpn_proposal.max_per_img': 100,
+    'model.test_cfg.rpn.nms_pre': 100,
+    'model.test_cfg.rpn.max_per_img': 50,
+    'model.test_cfg.rcnn.max_per_img': 10,
+}
+
 #: family -> (base config, tiny-backbone overrides)
 SEMANTIC = {
     'segformer': (
@@ -87,15 +96,20 @@ SEMANTIC = {
 INSTANCE = {
     'mask-rcnn-swin': (
         'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
-        {**_SWIN_TINY, 'model.neck.in_channels': [16, 32, 64, 128]},
+        {
+            **_SWIN_TINY,
+            **_FEW_BOXES,
+            'model.neck.in_channels': [16, 32, 64, 128],
+        },
     ),
     'mask-rcnn-hrnet': (
         'mmdet::hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py',
-        _HRNET_TINY,
+        {**_HRNET_TINY, **_FEW_BOXES},
     ),
     'cascade-mask-rcnn': (
         'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
         {
+            **_FEW_BOXES,
             'model.backbone.depth': 18,
             'model.neck.in_channels': [64, 128, 256, 512],
         },
