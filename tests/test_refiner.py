@@ -350,3 +350,69 @@ def test_resnet50_config_builds_and_trains_a_step():
     assert torch.isfinite(losses['loss_point'])
     losses['loss_point'].backward()
     assert model.point_head.mlp.predictor.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_refine_cli_reads_and_writes_coco_results(tmp_path):
+    """One COCO results file in, one out (x, y, w, h boxes); ids checked."""
+    import json
+
+    import cv2
+    import numpy as np
+    from conftest import run_tool
+    from pycocotools import mask as mask_utils
+
+    cfg = _tiny_cfg()
+    config = str(tmp_path / 'refiner.py')
+    cfg.dump(config)
+    model, _ = build_model(cfg)
+    checkpoint = str(tmp_path / 'refiner.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    images = tmp_path / 'images'
+    images.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    records, results = [], []
+    for image_id, name in ((3, 'x.jpg'), (8, 'y.jpg')):
+        image, mask = _scene(gen)
+        bgr = image.permute(1, 2, 0).clamp(0, 255).byte().numpy()
+        cv2.imwrite(str(images / name), bgr)
+        records.append(dict(id=image_id, file_name=name, height=64, width=64))
+        rle = mask_utils.encode(
+            np.asfortranarray(mask.numpy().astype(np.uint8))
+        )
+        results.append(
+            dict(
+                image_id=image_id,
+                category_id=5,
+                score=0.8,
+                bbox=[0, 0, 1, 1],
+                segmentation=dict(
+                    size=[64, 64], counts=rle['counts'].decode()
+                ),
+            )  # fmt: skip
+        )
+    ann = tmp_path / 'ann.json'
+    ann.write_text(
+        json.dumps(dict(images=records, annotations=[], categories=[]))
+    )
+    res = tmp_path / 'results.json'
+    res.write_text(json.dumps(results))
+    out = tmp_path / 'out'
+    args = [
+        'tools/refine.py', images, res, '--config', config,
+        '--checkpoint', checkpoint, '--out-dir', out, '--device', 'cpu',
+    ]  # fmt: skip
+    proc = run_tool(*args)
+    assert proc.returncode != 0 and '--ann-file' in proc.stderr
+    proc = run_tool(*args, '--ann-file', ann)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    merged = json.loads((out / 'refined_results.json').read_text())
+    assert sorted(r['image_id'] for r in merged) == [3, 8]
+    assert all(r['category_id'] == 5 and r['score'] == 0.8 for r in merged)
+    for r in merged:  # COCO's x, y, w, h, inside the 64x64 image
+        x, y, w, h = r['bbox']
+        assert w > 0 and h > 0 and x + w <= 64 and y + h <= 64
+    # results of an image the annotation file does not have: refused
+    res.write_text(json.dumps([dict(results[0], image_id=99)]))
+    proc = run_tool(*args, '--ann-file', ann, '--out-dir', tmp_path / 'o2')
+    assert proc.returncode != 0 and '[99]' in proc.stderr

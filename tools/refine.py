@@ -9,6 +9,12 @@ came in, through a temporary file and a rename; images whose output exists
 are skipped, so a killed job is finished by running the same command
 again. A mask file of another size than its image is refused, naming both.
 
+MASKS may also be one COCO results JSON (a list of detections with RLE
+``segmentation``, as mmdet's ``CocoMetric(format_only=True)`` writes) with
+``--ann-file`` naming the images; then each image's refined results go to
+``OUT_DIR/parts/<image>.json`` and, once every image is done, all of them
+to ``OUT_DIR/refined_results.json`` in the same COCO results format.
+
 Examples:
     python tools/refine.py images/ preds/ --config CONFIG \
         --checkpoint refiner.pth --out-dir refined/
@@ -17,6 +23,7 @@ Examples:
 """
 
 import argparse
+import json
 import os
 import os.path as osp
 
@@ -32,8 +39,15 @@ from mmpointrend.apis.folder_inference import (
     process_shard,
     write_summary,
 )
-from mmpointrend.apis.refine import encode_refined, find_masks, read_masks
+from mmpointrend.apis.refine import (
+    coco_results_masks,
+    encode_refined,
+    find_masks,
+    load_coco_results,
+    read_masks,
+)
 from mmpointrend.checkpoint.cli import add_trust_argument
+from mmpointrend.checkpoint.io import write_text
 from mmpointrend.engine.runner_setup import (
     die_with_parent,
     finish_distributed,
@@ -45,7 +59,13 @@ from mmpointrend.utils.compat import init_cpu_distributed
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('images', help='image folder, or a list of images')
-    parser.add_argument('masks', help='folder of mask files (see above)')
+    parser.add_argument(
+        'masks', help='folder of mask files, or a COCO results JSON'
+    )
+    parser.add_argument(
+        '--ann-file',
+        help='with COCO results: the COCO annotation file of the images',
+    )
     parser.add_argument(
         '--config', required=True, help='a refiner config (configs/refiner)'
     )
@@ -85,9 +105,21 @@ def main() -> None:
             device = f'cuda:{local}'
         rank = torch.distributed.get_rank()
         world = torch.distributed.get_world_size()
-    if not osp.isdir(args.masks):
+    coco = None
+    if osp.isfile(args.masks) and args.masks.endswith('.json'):
+        if not args.ann_file:
+            raise ValueError(
+                f'{args.masks} is one results file: give --ann-file, the '
+                'COCO annotation file of its images (ids -> file names)'
+            )
+        coco = load_coco_results(args.masks, args.ann_file)
+        # an image is found by its path relative to IMAGES or its name
+        for name in list(coco):
+            coco.setdefault(osp.basename(name), coco[name])
+    elif not osp.isdir(args.masks):
         raise FileNotFoundError(
-            f'MASKS {args.masks!r} is not a folder of mask files'
+            f'MASKS {args.masks!r} is neither a folder of mask files nor a '
+            'COCO results .json'
         )
     check_out_dir(args.out_dir)
     for given, name in ((args.images, 'IMAGES'), (args.masks, 'MASKS')):
@@ -110,6 +142,8 @@ def main() -> None:
     sources = {}
 
     def destination(rel: str) -> str:
+        if coco is not None:
+            return osp.join(args.out_dir, 'parts', rel + '.json')
         if rel not in sources:
             try:
                 sources[rel] = find_masks(args.masks, rel)
@@ -119,11 +153,26 @@ def main() -> None:
         return osp.join(args.out_dir, rel + ext)
 
     def work(rel: str) -> bytes:
-        path = find_masks(args.masks, rel)
         image = mmcv.imread(osp.join(root, rel))
         if image is None:
             raise ValueError(f'{osp.join(root, rel)}: not a readable image')
-        masks, source = read_masks(path, image.shape[:2])
+        if coco is not None:
+            found = coco.get(rel) or coco.get(osp.basename(rel))
+            if found is None:
+                raise FileNotFoundError(
+                    f'{rel} is not an image of {args.ann_file}'
+                )
+            record, results = found
+            expected = [record.get('height'), record.get('width')]
+            if expected != list(image.shape[:2]):
+                raise ValueError(
+                    f'{rel} is {list(image.shape[:2])} (H, W) but '
+                    f'{args.ann_file} says {expected}'
+                )
+            masks, source = coco_results_masks(results, image.shape[:2])
+        else:
+            path = find_masks(args.masks, rel)
+            masks, source = read_masks(path, image.shape[:2])
         return encode_refined(refine_masks(model, image, masks), source)
 
     report = process_shard(
@@ -148,6 +197,14 @@ def main() -> None:
         )
         for rel, why in summary['failed'].items():
             print(f'failed: {rel}: {why}', flush=True)
+        if coco is not None and not summary['failed']:
+            merged = []
+            for rel in images:
+                with open(destination(rel)) as f:
+                    merged += json.load(f)['instances']
+            out = osp.join(args.out_dir, 'refined_results.json')
+            write_text(out, json.dumps(merged))
+            print(f'{len(merged)} refined results: {out}', flush=True)
     failed = sum(len(r.failed) for r in reports)
     finish_distributed()
     if failed:

@@ -217,12 +217,14 @@ def encode_refined(refined: np.ndarray, source: dict) -> bytes:
             )
             ys, xs = np.nonzero(mask)
             if len(ys):
-                record['bbox'] = [
-                    float(xs.min()),
-                    float(ys.min()),
-                    float(xs.max() + 1),
-                    float(ys.max() + 1),
-                ]
+                x1, y1 = float(xs.min()), float(ys.min())
+                x2, y2 = float(xs.max() + 1), float(ys.max() + 1)
+                # tools/infer.py writes corners, COCO results x, y, w, h
+                record['bbox'] = (
+                    [x1, y1, x2 - x1, y2 - y1]
+                    if source.get('box') == 'xywh'
+                    else [x1, y1, x2, y2]
+                )
         doc['refined'] = True
         return json.dumps(doc).encode()
     height, width = refined.shape[1:] if refined.ndim == 3 else (0, 0)
@@ -234,3 +236,95 @@ def encode_refined(refined: np.ndarray, source: dict) -> bytes:
     if not ok:
         raise RuntimeError('OpenCV could not encode the id map as PNG')
     return png.tobytes()
+
+
+def load_coco_results(results_file: str, ann_file: str) -> dict:
+    """COCO results grouped by image file name, checked against the images.
+
+    Args:
+        results_file (str): A COCO results JSON list (``image_id``,
+            ``category_id``, ``segmentation`` RLE, ``score``), as mmdet's
+            ``CocoMetric(format_only=True)`` and most exporters write.
+        ann_file (str): The COCO annotation file naming the images
+            (``images``: ``id``, ``file_name``, ``height``, ``width``).
+
+    Returns:
+        dict: ``file_name -> (image record, [results])`` for every image of
+        the annotation file.
+
+    Raises:
+        ValueError: A file does not parse, or results name image ids the
+            annotation file does not have (listed).
+    """
+    import json
+
+    try:
+        with open(results_file) as f:
+            results = json.load(f)
+        with open(ann_file) as f:
+            images = json.load(f)['images']
+        by_id = {int(img['id']): img for img in images}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f'{results_file} / {ann_file}: not COCO results and a COCO '
+            f'annotation file ({type(exc).__name__}: {exc})'
+        ) from exc
+    if not isinstance(results, list):
+        raise ValueError(
+            f'{results_file}: COCO results are a JSON list of detections, '
+            f'got a {type(results).__name__}'
+        )
+    grouped: dict = {img['file_name']: (img, []) for img in images}
+    unknown = sorted(
+        {int(r.get('image_id', -1)) for r in results} - set(by_id)
+    )
+    if unknown:
+        raise ValueError(
+            f'{results_file}: image ids {unknown[:10]} are not in {ann_file}; '
+            'give the annotation file the results were made for'
+        )
+    for record in results:
+        if 'segmentation' not in record:
+            raise ValueError(
+                f'{results_file}: a result without "segmentation" (image '
+                f'{record.get("image_id")}); refine needs mask results'
+            )
+        grouped[by_id[int(record['image_id'])]['file_name']][1].append(record)
+    return grouped
+
+
+def coco_results_masks(records: list, image_shape: tuple[int, int]) -> tuple:
+    """:func:`read_masks` for one image's COCO results.
+
+    Args:
+        records (list): The image's result dicts.
+        image_shape (tuple[int, int]): (H, W) of the image.
+
+    Returns:
+        tuple: (N, H, W) uint8 masks and the source for
+        :func:`encode_refined`.
+    """
+    doc = dict(instances=[dict(r) for r in records])
+    for record in doc['instances']:
+        record.setdefault('segmentation', {})
+    height, width = image_shape
+    from pycocotools import mask as mask_utils
+
+    rles = []
+    for record in doc['instances']:
+        rle = dict(record['segmentation'])
+        if list(rle.get('size', [])) != [height, width]:
+            raise ValueError(
+                f'image {record.get("image_id")}: a result mask is '
+                f'{rle.get("size")} (H, W) but the image is '
+                f'{[height, width]}'
+            )
+        if isinstance(rle.get('counts'), str):
+            rle['counts'] = rle['counts'].encode('ascii')
+        rles.append(rle)
+    masks = (
+        mask_utils.decode(rles).transpose(2, 0, 1)
+        if rles
+        else np.zeros((0, height, width), np.uint8)
+    )
+    return masks, dict(format='json', doc=doc, box='xywh')
