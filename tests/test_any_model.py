@@ -232,7 +232,7 @@ def test_shipped_families():
         assert 'pointrend_' + base.rsplit('/', 1)[-1] in names, family
 
 
-def test_command_line_writes_a_config_train_py_accepts(tmp_path):
+def test_command_line_writes_a_config_that_loads_and_builds(tmp_path):
     out = tmp_path / 'pointrend_segformer.py'
     base = SEMANTIC['segformer'][0]
     proc = run_tool('tools/misc/pointrendify.py', base, out)
