@@ -316,3 +316,31 @@ def test_command_line_writes_a_config_that_loads_and_builds(tmp_path):
 def test_models_it_cannot_convert_are_named(base, overrides, message):
     with pytest.raises(PointRendifyError, match=message):
         pointrendify(_tiny(base, overrides), input_size=(64, 64))
+
+
+@pytest.mark.slow
+def test_generated_config_trains_with_tools_train_py(tmp_path):
+    """A config the tool wrote trains and validates with tools/train.py."""
+    from mmpointrend.dataset_makers import generate_synthetic_dataset
+
+    root = str(tmp_path / 'data')
+    generate_synthetic_dataset(root, num_train=2, num_val=1, size=128, seed=2)
+    config = osp.join(
+        ROOT,
+        'configs/synthetic/'
+        'pointrend_segformer_mit-slim_2xb4-600_synthetic-256x256.py',
+    )
+    proc = run_tool(
+        'tools/train.py', config, '--work-dir', tmp_path / 'work',
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2',
+        'param_scheduler.0.end=1', 'param_scheduler.1.begin=1',
+        'param_scheduler.1.end=2',
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert 'decode_1.loss_ce_point' in out and 'mBIoU' in out, out[-3000:]
