@@ -9,6 +9,10 @@ came in, through a temporary file and a rename; images whose output exists
 are skipped, so a killed job is finished by running the same command
 again. A mask file of another size than its image is refused, naming both.
 
+With ``--semantic`` the PNGs are label maps (one class per value,
+``--ignore-index`` unlabelled), refined class by class and written back as
+label maps of the same dtype.
+
 MASKS may also be one COCO results JSON (a list of detections with RLE
 ``segmentation``, as mmdet's ``CocoMetric(format_only=True)`` writes) with
 ``--ann-file`` naming the images; then each image's refined results go to
@@ -30,7 +34,7 @@ import os.path as osp
 import torch
 from mmengine.config import DictAction
 
-from mmpointrend.apis import init_model, refine_masks
+from mmpointrend.apis import init_model, refine_label_map, refine_masks
 from mmpointrend.apis.folder_inference import (
     IMAGE_SUFFIXES,
     ShardReport,
@@ -70,6 +74,17 @@ def parse_args() -> argparse.Namespace:
         '--config', required=True, help='a refiner config (configs/refiner)'
     )
     parser.add_argument('--checkpoint', required=True, help='its weights')
+    parser.add_argument(
+        '--semantic',
+        action='store_true',
+        help='the PNGs are semantic label maps, not instance-id maps',
+    )
+    parser.add_argument(
+        '--ignore-index',
+        type=int,
+        default=255,
+        help='with --semantic: the unlabelled value (default 255)',
+    )
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument(
         '--device', default=None, help='cpu or cuda (default: cuda if any)'
@@ -172,8 +187,27 @@ def main() -> None:
             masks, source = coco_results_masks(results, image.shape[:2])
         else:
             path = find_masks(args.masks, rel)
+            if args.semantic:
+                return _refine_label_png(path, image)
             masks, source = read_masks(path, image.shape[:2])
         return encode_refined(refine_masks(model, image, masks), source)
+
+    def _refine_label_png(path: str, image) -> bytes:
+        import cv2
+
+        labels = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if labels is None or labels.ndim != 2 or not path.endswith('.png'):
+            raise ValueError(f'{path}: not a single-channel label PNG')
+        if labels.shape != image.shape[:2]:
+            raise ValueError(
+                f'{path}: the label map is {list(labels.shape)} (H, W) but '
+                f'the image is {list(image.shape[:2])}'
+            )
+        refined = refine_label_map(model, image, labels, args.ignore_index)
+        ok, png = cv2.imencode('.png', refined)
+        if not ok:
+            raise RuntimeError('OpenCV could not encode the label map')
+        return png.tobytes()
 
     report = process_shard(
         images, destination, work, rank, world, progress=rank == 0

@@ -11,7 +11,7 @@ from .inferencers import (
     PointRendInferencer,
     PointRendSegInferencer,
 )
-from .refine import refine_masks
+from .refine import refine_label_map, refine_masks
 
 __all__ = [
     'PointRendDetInferencer',
@@ -20,6 +20,7 @@ __all__ = [
     'build_model',
     'inference_model',
     'init_model',
+    'refine_label_map',
     'refine_masks',
     'resolve_config',
 ]

@@ -97,6 +97,69 @@ def refine_masks(
     return result.pred_instances.masks.cpu().numpy().astype(bool)
 
 
+def refine_label_map(
+    model: nn.Module,
+    image: str | np.ndarray,
+    label_map: np.ndarray,
+    ignore_index: int = 255,
+    min_area: int = 16,
+) -> np.ndarray:
+    """Refine a semantic label map, each connected region as an object.
+
+    Every connected region of every class (``min_area`` pixels or more) is
+    refined as an object by :func:`refine_masks` (the refiner is trained on
+    objects: a region's box and its context are what it knows); the refined
+    regions are painted over the input labels from the largest to the
+    smallest, so a small region inside a large one keeps its refined shape.
+    Pixels no refined region claims keep their label; ``ignore_index``
+    pixels stay unlabelled.
+
+    Args:
+        model (nn.Module): A refiner from :func:`init_model`.
+        image (str | np.ndarray): Image path, or (H, W, 3) BGR uint8 array.
+        label_map (np.ndarray): (H, W) integer labels of the image.
+        ignore_index (int): Label of unlabelled pixels. Defaults to 255.
+        min_area (int): Smaller regions are left as they are. Defaults to
+            16.
+
+    Returns:
+        np.ndarray: (H, W) refined labels, the input's dtype.
+    """
+    import cv2
+    import mmcv
+
+    array = mmcv.imread(image) if isinstance(image, str) else image
+    if array is None or array.ndim != 3:
+        raise ValueError(f'{image!r}: not a readable (H, W, 3) image')
+    labels = np.asarray(label_map)
+    if labels.ndim != 2 or labels.shape != array.shape[:2]:
+        raise ValueError(
+            f'label_map must be (H, W) = {list(array.shape[:2])} like the '
+            f'image, got shape {list(labels.shape)}'
+        )
+    regions, classes = [], []
+    for value in np.unique(labels):
+        if int(value) == ignore_index:
+            continue
+        count, parts = cv2.connectedComponents(
+            (labels == value).astype(np.uint8), connectivity=8
+        )
+        for part in range(1, count):
+            region = parts == part
+            if region.sum() >= min_area:
+                regions.append(region)
+                classes.append(value)
+    if not regions:
+        return labels.copy()
+    refined = refine_masks(model, array, np.stack(regions))
+    out = labels.copy()
+    order = np.argsort([-r.sum() for r in regions], kind='stable')
+    for i in order:
+        out[refined[i]] = classes[i]
+    out[labels == ignore_index] = ignore_index
+    return out
+
+
 def find_masks(masks_dir: str, rel: str) -> str:
     """The mask file of image ``rel`` in ``masks_dir``.
 

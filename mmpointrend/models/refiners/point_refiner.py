@@ -203,13 +203,13 @@ class PointRendRefiner(BaseDetector):
             Tensor: (N, 1, S, S) logits.
         """
         num = probs.shape[0]
-        size = self.coarse_size
-        grid = regular_grid_points(num, size, size, probs.device)
+        height = width = self.coarse_size
+        grid = regular_grid_points(num, height, width, probs.device)
         points = roi_points_to_image(boxes, grid)
         values = sample_masks_at_points(
             probs, torch.arange(num, device=probs.device), points
         )
-        return probs_to_logits(values).view(num, 1, size, size)
+        return probs_to_logits(values).view(num, 1, height, width)
 
     # -- training ----------------------------------------------------------
     def loss(
