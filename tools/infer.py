@@ -15,27 +15,20 @@ file; ``--checkpoint`` gives other weights.
 """
 
 import argparse
-import os
 
-import torch
 from mmengine.config import DictAction
 
 from mmpointrend.apis import init_model
 from mmpointrend.apis.folder_inference import (
     IMAGE_SUFFIXES,
-    ShardReport,
     check_out_dir,
+    finish_shard_job,
     infer_shard,
     list_images,
-    write_summary,
+    start_shard_process,
 )
 from mmpointrend.checkpoint.cli import add_trust_argument
-from mmpointrend.engine.runner_setup import (
-    die_with_parent,
-    finish_distributed,
-    run_cli,
-)
-from mmpointrend.utils.compat import init_cpu_distributed
+from mmpointrend.engine.runner_setup import finish_distributed, run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,17 +64,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    rank, world = 0, 1
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if args.launcher == 'pytorch':
-        die_with_parent()
-        if not init_cpu_distributed():
-            local = int(os.environ.get('LOCAL_RANK', 0))
-            torch.cuda.set_device(local)
-            torch.distributed.init_process_group('nccl')
-            device = f'cuda:{local}'
-        rank = torch.distributed.get_rank()
-        world = torch.distributed.get_world_size()
+    rank, world, device = start_shard_process(args.launcher, args.device)
     check_out_dir(args.out_dir)
     root, images = list_images(args.input, exclude=args.out_dir)
     if not images:
@@ -104,29 +87,7 @@ def main() -> None:
         score_thr=args.score_thr,
         progress=rank == 0,
     )
-    print(
-        f'[rank {rank}] {report.written} written, {report.skipped} already '
-        f'done, {len(report.failed)} failed, '
-        f'{report.images_per_second:.2f} images/s',
-        flush=True,
-    )
-    reports: list[ShardReport | None] = [report]
-    if world > 1:
-        reports = [None] * world
-        torch.distributed.all_gather_object(reports, report)
-    if rank == 0:
-        summary = write_summary(args.out_dir, reports, len(images))
-        where = os.path.join(args.out_dir, 'summary.json')
-        print(
-            f'{summary["written"]} written, {summary["skipped"]} already '
-            f'done, {len(summary["failed"])} failed of {len(images)} images '
-            f'in {summary["seconds"]:.1f} s ({summary["images_per_second"]} '
-            f'images/s); summary: {where}',
-            flush=True,
-        )
-        for rel, why in summary['failed'].items():
-            print(f'failed: {rel}: {why}', flush=True)
-    failed = sum(len(r.failed) for r in reports)
+    _, failed = finish_shard_job(args.out_dir, report, len(images), world)
     finish_distributed()
     if failed:
         raise SystemExit(1)

@@ -28,20 +28,18 @@ Examples:
 
 import argparse
 import json
-import os
 import os.path as osp
 
-import torch
 from mmengine.config import DictAction
 
 from mmpointrend.apis import init_model, refine_label_map, refine_masks
 from mmpointrend.apis.folder_inference import (
     IMAGE_SUFFIXES,
-    ShardReport,
     check_out_dir,
+    finish_shard_job,
     list_images,
     process_shard,
-    write_summary,
+    start_shard_process,
 )
 from mmpointrend.apis.refine import (
     coco_results_masks,
@@ -52,12 +50,7 @@ from mmpointrend.apis.refine import (
 )
 from mmpointrend.checkpoint.cli import add_trust_argument
 from mmpointrend.checkpoint.io import write_text
-from mmpointrend.engine.runner_setup import (
-    die_with_parent,
-    finish_distributed,
-    run_cli,
-)
-from mmpointrend.utils.compat import init_cpu_distributed
+from mmpointrend.engine.runner_setup import finish_distributed, run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -109,17 +102,7 @@ def main() -> None:
     import mmcv
 
     args = parse_args()
-    rank, world = 0, 1
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if args.launcher == 'pytorch':
-        die_with_parent()
-        if not init_cpu_distributed():
-            local = int(os.environ.get('LOCAL_RANK', 0))
-            torch.cuda.set_device(local)
-            torch.distributed.init_process_group('nccl')
-            device = f'cuda:{local}'
-        rank = torch.distributed.get_rank()
-        world = torch.distributed.get_world_size()
+    rank, world, device = start_shard_process(args.launcher, args.device)
     coco = None
     if osp.isfile(args.masks) and args.masks.endswith('.json'):
         if not args.ann_file:
@@ -212,34 +195,17 @@ def main() -> None:
     report = process_shard(
         images, destination, work, rank, world, progress=rank == 0
     )
-    print(
-        f'[rank {rank}] {report.written} written, {report.skipped} already '
-        f'done, {len(report.failed)} failed, '
-        f'{report.images_per_second:.2f} images/s',
-        flush=True,
+    summary, failed = finish_shard_job(
+        args.out_dir, report, len(images), world
     )
-    reports: list[ShardReport | None] = [report]
-    if world > 1:
-        reports = [None] * world
-        torch.distributed.all_gather_object(reports, report)
-    if rank == 0:
-        summary = write_summary(args.out_dir, reports, len(images))
-        print(
-            f'{summary["written"]} written, {summary["skipped"]} already '
-            f'done, {len(summary["failed"])} failed of {len(images)} images',
-            flush=True,
-        )
-        for rel, why in summary['failed'].items():
-            print(f'failed: {rel}: {why}', flush=True)
-        if coco is not None and not summary['failed']:
-            merged = []
-            for rel in images:
-                with open(destination(rel)) as f:
-                    merged += json.load(f)['instances']
-            out = osp.join(args.out_dir, 'refined_results.json')
-            write_text(out, json.dumps(merged))
-            print(f'{len(merged)} refined results: {out}', flush=True)
-    failed = sum(len(r.failed) for r in reports)
+    if summary is not None and coco is not None and not failed:
+        merged = []
+        for rel in images:
+            with open(destination(rel)) as f:
+                merged += json.load(f)['instances']
+        out = osp.join(args.out_dir, 'refined_results.json')
+        write_text(out, json.dumps(merged))
+        print(f'{len(merged)} refined results: {out}', flush=True)
     finish_distributed()
     if failed:
         raise SystemExit(1)

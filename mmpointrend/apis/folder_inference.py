@@ -339,3 +339,83 @@ def write_summary(
         osp.join(out_dir, 'summary.json'), lambda f: f.write(text)
     )
     return summary
+
+
+def start_shard_process(
+    launcher: str, device: str | None
+) -> tuple[int, int, str]:
+    """This process's rank, the job's size and its device.
+
+    ``launcher='pytorch'`` (torchrun, ``tools/dist_launch.sh``): gloo on a
+    CPU-only machine, else NCCL with one GPU per local rank; the process
+    exits when its launcher dies.
+
+    Args:
+        launcher (str): ``'none'`` or ``'pytorch'``.
+        device (str, optional): ``--device``; default ``cuda`` if any.
+
+    Returns:
+        tuple: ``(rank, world_size, device)``.
+    """
+    import torch
+
+    from mmpointrend.engine.runner_setup import die_with_parent
+    from mmpointrend.utils.compat import init_cpu_distributed
+
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if launcher != 'pytorch':
+        return 0, 1, device
+    die_with_parent()
+    if not init_cpu_distributed():
+        local = int(os.environ.get('LOCAL_RANK', 0))
+        torch.cuda.set_device(local)
+        torch.distributed.init_process_group('nccl')
+        device = f'cuda:{local}'
+    return (
+        torch.distributed.get_rank(),
+        torch.distributed.get_world_size(),
+        device,
+    )
+
+
+def finish_shard_job(
+    out_dir: str, report: ShardReport, total: int, world_size: int
+) -> tuple[dict | None, int]:
+    """Print this process's counts, gather all, write the summary (rank 0).
+
+    Args:
+        out_dir (str): Output folder (``summary.json`` goes there).
+        report (ShardReport): This process's report.
+        total (int): Items in the job.
+        world_size (int): Number of processes.
+
+    Returns:
+        tuple: The summary (rank 0; None elsewhere) and the number of items
+        that failed in any process (every process gets it).
+    """
+    import torch
+
+    print(
+        f'[rank {report.rank}] {report.written} written, {report.skipped} '
+        f'already done, {len(report.failed)} failed, '
+        f'{report.images_per_second:.2f} images/s',
+        flush=True,
+    )
+    reports: list[ShardReport | None] = [report]
+    if world_size > 1:
+        reports = [None] * world_size
+        torch.distributed.all_gather_object(reports, report)
+    failed = sum(len(r.failed) for r in reports)
+    if report.rank != 0:
+        return None, failed
+    summary = write_summary(out_dir, reports, total)
+    print(
+        f'{summary["written"]} written, {summary["skipped"]} already done, '
+        f'{len(summary["failed"])} failed of {total} images in '
+        f'{summary["seconds"]:.1f} s ({summary["images_per_second"]} '
+        f'images/s); summary: {osp.join(out_dir, "summary.json")}',
+        flush=True,
+    )
+    for item, why in summary['failed'].items():
+        print(f'failed: {item}: {why}', flush=True)
+    return summary, failed
