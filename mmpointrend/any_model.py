@@ -175,8 +175,6 @@ def _format(obj: Any, indent: int) -> str:
         if all(isinstance(v, (int, float, str)) for v in obj):
             return repr(obj)
         return '[\n' + ',\n'.join(items) + ',\n' + ' ' * indent + ']'
-    if isinstance(obj, tuple):
-        return repr(obj)
     return repr(obj)
 
 
@@ -188,7 +186,7 @@ def _load(config: str | Config) -> Config:
     return Config.fromfile(resolve_config(config))
 
 
-def _probe_size(cfg: Config, input_size: Sequence[int] | None) -> tuple:
+def _probe_size(input_size: Sequence[int] | None) -> tuple:
     if input_size is not None:
         if len(input_size) != 2 or min(input_size) < 32:
             raise PointRendifyError(
@@ -283,7 +281,7 @@ def pointrendify(
         model.get('roi_head', {}).get('type', '')
     ):
         raise PointRendifyError('the config is already a PointRend model')
-    size = _probe_size(cfg, input_size)
+    size = _probe_size(input_size)
     if 'roi_head' in model:
         return _instance(cfg, size, fine_levels, steps, num_points)
     return _semantic(cfg, size, fine_levels, steps, num_points, train_points)

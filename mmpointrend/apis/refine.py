@@ -72,25 +72,11 @@ def refine_masks(
     height, width = array.shape[:2]
     if coarse.shape[0] == 0:
         return np.zeros((0, height, width), bool)
-    coarse = coarse.float()
-    if coarse.max() > 1:
-        coarse = coarse / 255.0
+    # the refiner reads uint8 maps as probabilities and resamples masks of
+    # any resolution to its input itself
     data = _test_pipeline(model.cfg)(dict(img=array, img_id=0))
     sample = data['data_samples']
     sample.coarse_instances = InstanceData(masks=coarse)
-    if tuple(coarse.shape[-2:]) not in (
-        (height, width),
-        tuple(sample.metainfo['img_shape'][:2]),
-    ):
-        # another resolution: first to the original image, then the model
-        # resamples it to its input
-        coarse = torch.nn.functional.interpolate(
-            coarse[:, None],
-            size=(height, width),
-            mode='bilinear',
-            align_corners=False,
-        )[:, 0]
-        sample.coarse_instances = InstanceData(masks=coarse)
     batch = dict(inputs=[data['inputs']], data_samples=[sample])
     with torch.no_grad():
         result = model.test_step(batch)[0]
