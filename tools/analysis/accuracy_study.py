@@ -46,27 +46,10 @@ from mmpointrend.analysis.accuracy_report import (
     report,
 )
 from mmpointrend.checkpoint.io import write_atomically
+from mmpointrend.dataset_makers import prepare_dataset
 from mmpointrend.engine.runner_setup import schedule_options
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def prepare_data(data: str, root: str) -> None:
-    """Write the dataset ``data`` to ``root`` unless it is already there."""
-    from mmpointrend.dataset_makers import (
-        dataset_is_complete,
-        generate_synthetic_dataset,
-    )
-    from mmpointrend.dataset_makers.dsb2018 import convert_dsb2018
-
-    if data == 'synthetic':
-        # any complete dataset there is used as is (tests write a tiny one)
-        if not dataset_is_complete(root, num_train=1, num_val=1):
-            print(f'writing the synthetic dataset to {root}', flush=True)
-            generate_synthetic_dataset(root)
-    elif not osp.isfile(osp.join(root, 'annotations', 'instances_val.json')):
-        print(f'writing DSB2018 to {root}', flush=True)
-        convert_dsb2018(root)
 
 
 def prepare_point_annotations(root: str, num_points: int) -> None:
@@ -270,7 +253,7 @@ def main() -> None:
         )  # fmt: skip
 
     for data in sorted({EXPERIMENTS[n].data for n in args.experiments}):
-        prepare_data(data, roots[data])
+        prepare_dataset(data, roots[data])
     for name in args.experiments:
         if EXPERIMENTS[name].point_annotations is not None:
             prepare_point_annotations(

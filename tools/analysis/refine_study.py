@@ -1,15 +1,25 @@
-"""Before/after study of the mask refiner on degraded ground truth.
+"""Before/after study of the mask refiner on two datasets and three inputs.
 
-For each seed: train ``configs/refiner/...synthetic.py`` with
-``tools/train.py``, then score the validation masks degraded with the
-config's fixed seed twice with ``tools/test.py``: unrefined
-(``model.test_cfg.render=False``) and refined. Mask AP and Boundary AP
-(COCO-style, the masks' own classes, score 1) go to ``results.json`` in the
-work folder (finished seeds are reused) and a table to the
-``refine-study`` block of ``--out``.
+Per dataset (``synthetic``, ``dsb2018``) and refiner seed:
+
+* **degraded**: the refiner config is trained with ``tools/train.py``
+  and its validation masks degraded with the config's fixed seed are
+  scored by ``tools/test.py`` unrefined (``model.test_cfg.render=False``)
+  and refined: mask AP and Boundary AP;
+* **mask-rcnn**: this project's Mask R-CNN baseline (28x28 masks), trained
+  once (seed 0), predicts the validation images with ``tools/infer.py``;
+  ``tools/refine.py`` refines its instance files; mask AP and Boundary AP
+  of both folders;
+* **semantic-fpn**: the SemanticFPN baseline's stride-4 label maps, the
+  same way with ``tools/refine.py --semantic``; mIoU and Boundary mIoU.
+
+Every step's output is kept under ``--work-dir`` and reused (trained
+checkpoints, prediction folders, ``results.json``), so a stopped study
+continues where it was. The tables go to the ``refine-study`` block of
+``--out``, the before/after picture to ``--picture``.
 
 Example:
-    python tools/analysis/refine_study.py --seeds 0 1 2 --out docs/refine.md
+    python tools/analysis/refine_study.py --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -19,17 +29,55 @@ import json
 import os
 import os.path as osp
 import re
-import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = 'configs/refiner/pointrend-refiner_r18-slim_fpn_2xb2-400_synthetic.py'
-KEYS = (('coco/segm_mAP', 'mask AP'), ('coco/boundary_mAP', 'Boundary AP'))
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """A dataset of the study: its refiner and the baselines refined."""
+
+    refiner: str  # refiner config
+    iters: int  # refiner schedule
+    mask_rcnn: tuple[str, int]  # (config, iterations)
+    semantic_fpn: tuple[str, int]
+    num_classes: int  # semantic classes, background included
+
+
+DATA = {
+    'synthetic': StudyData(
+        'configs/refiner/pointrend-refiner_r18-slim_fpn_2xb2-400_synthetic.py',
+        400,
+        (
+            'configs/synthetic/mask-rcnn_r18-slim_fpn_2xb2-400_synthetic.py',
+            400,
+        ),
+        ('configs/synthetic/fpn_r18-slim_2xb4-600_synthetic-256x256.py', 600),
+        5,
+    ),
+    'dsb2018': StudyData(
+        'configs/refiner/pointrend-refiner_r18-slim_fpn_1xb2-300_dsb2018.py',
+        300,
+        ('configs/dsb2018/mask-rcnn_r18-slim_fpn_2xb1-300_dsb2018.py', 300),
+        ('configs/dsb2018/fpn_r18-slim_2xb4-300_dsb2018-256x256.py', 300),
+        2,
+    ),
+}
+INPUTS = ('degraded', 'mask-rcnn', 'semantic-fpn')
+TITLES = {
+    'degraded': 'degraded ground truth',
+    'mask-rcnn': "Mask R-CNN's 28x28 masks",
+    'semantic-fpn': "SemanticFPN's stride-4 label maps",
+}
 
 
 def _run(cmd: list[str], log: str) -> str:
+    """Run a tool from the repository root; its output goes to ``log``."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     os.makedirs(osp.dirname(log), exist_ok=True)
     proc = subprocess.run(
@@ -42,149 +90,323 @@ def _run(cmd: list[str], log: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def _metrics(out: str) -> dict:
-    found = {}
-    for key, _ in KEYS:
-        values = re.findall(rf'{re.escape(key)}: ([\d.]+)', out)
-        if values:
-            found[key] = float(values[-1])
-    return found
-
-
-def run_seed(seed: int, iters: int, data_root: str, work: str) -> dict:
-    """Train one seed and score its validation masks before and after."""
-    ann = osp.join(data_root, 'annotations', 'instances_val.json')
-    data = [
-        f'{split}_dataloader.dataset.data_root={data_root}'
+def data_options(root: str, instance: bool) -> list[str]:
+    """``--cfg-options`` pointing a config at the dataset in ``root``."""
+    options = [
+        f'{split}_dataloader.dataset.data_root={root}'
         for split in ('train', 'val', 'test')
-    ] + [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
-    start = time.perf_counter()
-    _run(
-        [
-            sys.executable,
-            'tools/train.py',
-            CONFIG,
-            '--work-dir',
-            work,
-            '--cfg-options',
-            *data,
-            f'randomness.seed={seed}',
-            f'train_cfg.max_iters={iters}',
-            f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}',
-        ],  # fmt: skip
-        osp.join(work, 'train.log'),
-    )
-    seconds = time.perf_counter() - start
+    ]
+    if instance:
+        ann = osp.join(root, 'annotations', 'instances_val.json')
+        options += [f'val_evaluator.ann_file={ann}']
+        options += [f'test_evaluator.ann_file={ann}']
+    return options
+
+
+def train(
+    config: str, iters: int, seed: int, root: str, work: str, instance: bool
+) -> str:
+    """Train ``config`` unless its last checkpoint exists; return it."""
     checkpoint = osp.join(work, f'iter_{iters}.pth')
-    result = dict(seed=seed, iters=iters, train_seconds=round(seconds, 1))
-    for name, render in (('before', False), ('after', True)):
-        out = _run(
-            [
-                sys.executable,
-                'tools/test.py',
-                CONFIG,
-                checkpoint,
-                '--work-dir',
-                osp.join(work, name),
-                '--cfg-options',
-                *data,
-                f'model.test_cfg.render={render}',
-            ],  # fmt: skip
-            osp.join(work, f'{name}.log'),
-        )
-        result[name] = _metrics(out)
+    if osp.isfile(checkpoint):
+        return checkpoint
+    print(f'    training {config} (seed {seed}) in {work}', flush=True)
+    cmd = [PY, 'tools/train.py', config, '--work-dir', work]
+    cmd += ['--cfg-options', *data_options(root, instance)]
+    cmd += [f'randomness.seed={seed}', f'train_cfg.max_iters={iters}']
+    cmd += ['default_hooks.visualization.draw=False']
+    _run(cmd, osp.join(work, 'train.log'))
+    return checkpoint
+
+
+def degraded_scores(
+    data: StudyData, checkpoint: str, root: str, work: str
+) -> dict:
+    """Mask AP / Boundary AP of the degraded validation masks, both ways."""
+    result = {}
+    for side, render in (('before', False), ('after', True)):
+        cmd = [PY, 'tools/test.py', data.refiner, checkpoint]
+        cmd += ['--work-dir', osp.join(work, side), '--cfg-options']
+        cmd += [*data_options(root, True), f'model.test_cfg.render={render}']
+        out = _run(cmd, osp.join(work, f'{side}.log'))
+        result[side] = {}
+        for key in ('segm_mAP', 'boundary_mAP'):
+            found = re.findall(rf'coco/{key}: ([\d.]+)', out)
+            if found:
+                result[side][key] = float(found[-1])
     return result
 
 
-def table(results: list[dict], command: str) -> str:
-    """The Markdown block: one row per seed, then the medians."""
-    from mmpointrend.analysis.measure import machine
+def predict(config: str, checkpoint: str, images: str, out: str) -> str:
+    """``tools/infer.py`` over ``images`` (resumes what exists)."""
+    cmd = [PY, 'tools/infer.py', config, images, '--checkpoint', checkpoint]
+    cmd += ['--out-dir', out, '--device', 'cpu']
+    _run(cmd, out + '.log')
+    return out
 
-    head = '| seed | ' + ' | '.join(
-        f'{title} before | {title} after' for _, title in KEYS
+
+def refine(
+    data: StudyData,
+    checkpoint: str,
+    images: str,
+    masks: str,
+    out: str,
+    semantic: bool,
+) -> float:
+    """``tools/refine.py`` over a prediction folder; return its seconds."""
+    cmd = [PY, 'tools/refine.py', images, masks, '--config', data.refiner]
+    cmd += ['--checkpoint', checkpoint, '--out-dir', out, '--device', 'cpu']
+    if semantic:
+        cmd += ['--semantic']
+    start = time.perf_counter()
+    _run(cmd, out + '.log')
+    return time.perf_counter() - start
+
+
+def run_dataset(
+    name: str, root: str, seeds: list[int], work: str, results: list[dict]
+):
+    """Every missing record of one dataset, appended to ``results``.
+
+    Yields after each new record so the caller can store it.
+    """
+    from mmpointrend.analysis.refine_report import (
+        instance_scores,
+        semantic_scores,
+    )
+
+    data = DATA[name]
+    images = osp.join(root, 'img_dir', 'val')
+    ann = osp.join(root, 'annotations', 'instances_val.json')
+    base = osp.join(work, name)
+
+    def done(kind: str, seed: int) -> bool:
+        return any(
+            (r['dataset'], r['input'], r['seed']) == (name, kind, seed)
+            for r in results
+        )
+
+    def baseline(kind: str) -> str:
+        config, iters = getattr(data, kind.replace('-', '_'))
+        folder = osp.join(base, kind)
+        ckpt = train(config, iters, 0, root, folder, kind == 'mask-rcnn')
+        return predict(config, ckpt, images, osp.join(folder, 'pred'))
+
+    for seed in seeds:
+        folder = osp.join(base, f'seed{seed}_{data.iters}')
+        if all(done(kind, seed) for kind in INPUTS):
+            print(f'  {name} seed {seed}: done', flush=True)
+            continue
+        ckpt = train(data.refiner, data.iters, seed, root, folder, True)
+        if not done('degraded', seed):
+            record = degraded_scores(data, ckpt, root, folder)
+            results.append(dict(dataset=name, input='degraded', seed=seed))
+            results[-1].update(record)
+            yield
+        for kind in ('mask-rcnn', 'semantic-fpn'):
+            if done(kind, seed):
+                continue
+            before = baseline(kind)
+            after = osp.join(folder, f'refined_{kind}')
+            semantic = kind == 'semantic-fpn'
+            seconds = refine(data, ckpt, images, before, after, semantic)
+            if semantic:
+                scores = [
+                    semantic_scores(
+                        osp.join(root, 'ann_dir', 'val'), d, data.num_classes
+                    )
+                    for d in (before, after)
+                ]
+            else:
+                scores = [instance_scores(ann, d) for d in (before, after)]
+            results.append(
+                dict(
+                    dataset=name,
+                    input=kind,
+                    seed=seed,
+                    before=scores[0],
+                    after=scores[1],
+                    refine_seconds=round(seconds, 1),
+                )
+            )
+            yield
+
+
+def report(results: list[dict], seeds: list[int], command: str) -> str:
+    """The Markdown block: one table per dataset and input."""
+    from mmpointrend.analysis.measure import machine
+    from mmpointrend.analysis.refine_report import (
+        INSTANCE_KEYS,
+        SEMANTIC_KEYS,
+        study_table,
+    )
+
+    refiners = ', '.join(
+        f'`{d.refiner}` ({d.iters} iterations)' for d in DATA.values()
+    )
+    baselines = ', '.join(
+        f'`{config}`'
+        for d in DATA.values()
+        for config, _ in (d.mask_rcnn, d.semantic_fpn)
     )
     lines = [
-        f'`{command}` on {machine()}; '
-        f'{results[0]["iters"]} training iterations per seed; validation '
-        "masks degraded with the config's fixed seed.",
-        '',
-        head + ' |',
-        '|---' * (1 + 2 * len(KEYS)) + '|',
-    ]
-    for r in sorted(results, key=lambda r: r['seed']):
-        cells = []
-        for key, _ in KEYS:
-            cells += [
-                f'{100 * r["before"].get(key, float("nan")):.1f}',
-                f'{100 * r["after"].get(key, float("nan")):.1f}',
-            ]
-        lines.append(f'| {r["seed"]} | ' + ' | '.join(cells) + ' |')
-    cells = []
-    for key, _ in KEYS:
-        for side in ('before', 'after'):
-            vals = [r[side][key] for r in results if key in r[side]]
-            cells.append(
-                f'{100 * statistics.median(vals):.1f}' if vals else 'n/a'
-            )
-    lines.append('| median | ' + ' | '.join(cells) + ' |')
-    better = {
-        title: all(r['after'][key] > r['before'][key] for r in results)
-        for key, title in KEYS
-    }
-    lines += [
-        '',
-        'After > before on every seed: '
-        + ', '.join(f'{t}: {"yes" if v else "no"}' for t, v in better.items())
-        + '.',
+        f'`{command}` on {machine()}. Refiners: {refiners}, one per seed. '
+        f'Baselines (trained once, seed 0, one process): {baselines}. '
+        'Scores in %.',
         '',
     ]
+    current = [r for r in results if r['seed'] in seeds]
+    for name in DATA:
+        for kind in INPUTS:
+            keys = SEMANTIC_KEYS if kind == 'semantic-fpn' else INSTANCE_KEYS
+            table = study_table(current, name, kind, keys)
+            if table:
+                lines += [f'**{name}, {TITLES[kind]}**', '', *table, '']
     return '\n'.join(lines)
+
+
+def _confident_union(path: str, shape: tuple[int, int], thr: float = 0.5):
+    """Union of the masks scored ``thr`` or more in an instance file."""
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    with open(path) as f:
+        doc = json.load(f)
+    union = np.zeros(shape, bool)
+    for inst in doc['instances']:
+        if inst['score'] >= thr:
+            union |= mask_utils.decode(inst['segmentation']).astype(bool)
+    return union
+
+
+def draw(results_dir: str, roots: dict, seed: int, path: str) -> None:
+    """The before/after picture: each dataset x input, seed ``seed``.
+
+    Degraded ground truth is drawn as the API gives it: the first
+    validation image's masks degraded with the refiner's test seed at the
+    image's own size and refined with :func:`refine_masks`.
+    """
+    import cv2
+    import numpy as np
+    import torch
+    from pycocotools.coco import COCO
+
+    from mmpointrend.analysis.refine_report import picture
+    from mmpointrend.apis import init_model, refine_masks
+    from mmpointrend.models.refiners import degrade_masks
+
+    panels = []
+    for name, root in roots.items():
+        data = DATA[name]
+        folder = osp.join(results_dir, name, f'seed{seed}_{data.iters}')
+        ckpt = osp.join(folder, f'iter_{data.iters}.pth')
+        if not osp.isfile(ckpt):
+            continue
+        model = init_model(data.refiner, ckpt, device='cpu')
+        coco = COCO(osp.join(root, 'annotations', 'instances_val.json'))
+        info = coco.imgs[sorted(coco.imgs)[0]]
+        image = cv2.imread(osp.join(root, 'img_dir', 'val', info['file_name']))
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=info['id']))
+        gt = np.stack([coco.annToMask(a) for a in anns]).astype(bool)
+        gen = torch.Generator().manual_seed(model.test_cfg.get('seed', 0))
+        coarse = degrade_masks(
+            torch.from_numpy(gt), gen, **model.train_cfg.get('degrade', {})
+        ).numpy()
+        refined = refine_masks(model, image, coarse)
+        panels.append(
+            dict(
+                title=f'{name}: {TITLES["degraded"]}',
+                image=image,
+                gt=gt.any(0),
+                before=(coarse >= 0.5).any(0),
+                after=refined.any(0),
+            )
+        )
+        rel = info['file_name']
+        kind = 'mask-rcnn'
+        before, after = (
+            _confident_union(osp.join(d, rel + '.json'), image.shape[:2])
+            for d in (
+                osp.join(results_dir, name, kind, 'pred'),
+                osp.join(folder, f'refined_{kind}'),
+            )
+        )
+        panels.append(
+            dict(
+                title=f'{name}: {TITLES[kind]}',
+                image=image,
+                gt=gt.any(0),
+                before=before,
+                after=after,
+            )
+        )
+        kind = 'semantic-fpn'
+        maps = [
+            cv2.imread(osp.join(d, rel + '.png'), cv2.IMREAD_UNCHANGED)
+            for d in (
+                osp.join(results_dir, name, kind, 'pred'),
+                osp.join(folder, f'refined_{kind}'),
+            )
+        ]
+        label = cv2.imread(
+            osp.join(root, 'ann_dir', 'val', osp.splitext(rel)[0] + '.png'),
+            cv2.IMREAD_UNCHANGED,
+        )
+        panels.append(
+            dict(
+                title=f'{name}: {TITLES[kind]}',
+                image=image,
+                gt=(label > 0) & (label != 255),
+                before=maps[0] > 0,
+                after=maps[1] > 0,
+            )
+        )
+    if panels:
+        picture(panels, path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    parser.add_argument('--iters', type=int, default=400)
+    parser.add_argument(
+        '--datasets', nargs='+', choices=list(DATA), default=list(DATA)
+    )
     parser.add_argument('--synthetic-root', default='data/synthetic')
+    parser.add_argument('--dsb2018-root', default='data/dsb2018')
     parser.add_argument('--work-dir', default='work_dirs/refine_study')
     parser.add_argument('--out', default='docs/refine.md')
+    parser.add_argument(
+        '--picture', default='docs/images/refine_before_after.png'
+    )
     args = parser.parse_args()
     from mmpointrend.analysis.measure import replace_block
     from mmpointrend.checkpoint.io import write_text
+    from mmpointrend.dataset_makers import prepare_dataset
 
-    if not osp.isdir(osp.join(args.synthetic_root, 'img_dir')):
-        from mmpointrend.dataset_makers import generate_synthetic_dataset
-
-        print(f'writing the synthetic dataset to {args.synthetic_root}')
-        generate_synthetic_dataset(args.synthetic_root)
+    roots = {
+        name: osp.abspath(getattr(args, f'{name}_root'))
+        for name in args.datasets
+    }
     store = osp.join(args.work_dir, 'results.json')
-    results = []
+    results: list[dict] = []
     if osp.isfile(store):
         with open(store) as f:
             results = json.load(f)
-    for i, seed in enumerate(args.seeds, 1):
-        if any(
-            r['seed'] == seed and r['iters'] == args.iters for r in results
-        ):
-            print(f'[{i}/{len(args.seeds)}] seed {seed}: done')
-            continue
-        print(f'[{i}/{len(args.seeds)}] seed {seed}, {args.iters} iters')
-        work = osp.join(args.work_dir, f'seed{seed}_{args.iters}')
-        result = run_seed(seed, args.iters, args.synthetic_root, work)
-        print(f'    {result}', flush=True)
-        results.append(result)
-        write_text(store, json.dumps(results, indent=2))
-    current = [
-        r
-        for r in results
-        if r['iters'] == args.iters and r['seed'] in args.seeds
-    ]
+    for name, root in roots.items():
+        prepare_dataset(name, root)
+        print(f'{name} ({root})', flush=True)
+        for _ in run_dataset(name, root, args.seeds, args.work_dir, results):
+            print(f'    {results[-1]}', flush=True)
+            write_text(store, json.dumps(results, indent=2))
     command = 'python tools/analysis/refine_study.py --seeds ' + ' '.join(
         map(str, args.seeds)
     )
-    replace_block(args.out, 'refine-study', table(current, command))
+    replace_block(
+        args.out, 'refine-study', report(results, args.seeds, command)
+    )
     print(f'wrote {args.out}')
+    draw(args.work_dir, roots, min(args.seeds), args.picture)
+    print(f'wrote {args.picture}')
 
 
 if __name__ == '__main__':

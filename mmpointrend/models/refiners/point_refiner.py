@@ -109,7 +109,9 @@ class PointRendRefiner(BaseDetector):
         context (float): Box growth around each mask. Defaults to 0.1.
         train_cfg (dict, optional): ``degrade`` (kwargs of
             :func:`degrade_masks`), ``context_jitter`` (random extra
-            context, default 0.1).
+            context, default 0.1), ``max_objects`` (a random subset of at
+            most this many objects per image is trained on, as Mask R-CNN
+            samples its RoIs; None, the default: all).
         test_cfg (dict, optional): ``subdivision_steps``,
             ``subdivision_num_points``, ``mask_thr_binary`` (0.5), ``seed``
             (0) of the degraded ground truth used without given masks, and
@@ -229,11 +231,16 @@ class PointRendRefiner(BaseDetector):
         fine = self._fine(x)
         degrade = self.train_cfg.get('degrade', {})
         jitter = self.train_cfg.get('context_jitter', 0.1)
+        max_objects = self.train_cfg.get('max_objects')
         rois, coarse, targets = [], [], []
         for b, sample in enumerate(batch_data_samples):
             gt = _mask_tensor(sample.gt_instances, batch_inputs)
             if gt.shape[0] == 0:
                 continue
+            if max_objects is not None and len(gt) > max_objects:
+                # crowded images (a hundred nuclei) would otherwise cost a
+                # full-image degradation per object per step
+                gt = gt[torch.randperm(len(gt))[:max_objects].to(gt.device)]
             probs = degrade_masks(gt, **degrade)
             context = self.context + torch.rand(()).item() * jitter
             boxes = masks_to_boxes(probs, context)

@@ -1,0 +1,326 @@
+"""Scores, table and picture of the refiner's before/after study.
+
+``tools/analysis/refine_study.py`` produces the masks; this module scores
+prediction folders as the tools write them (``tools/infer.py`` /
+``tools/refine.py``: ``<image>.json`` instance files, ``<image>.png``
+label maps) against the dataset's ground truth, and renders the Markdown
+block and the before/after picture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os.path as osp
+import statistics
+
+import cv2
+import numpy as np
+import torch
+
+#: (result key, column title) per kind of input.
+INSTANCE_KEYS = (('segm_mAP', 'mask AP'), ('boundary_mAP', 'Boundary AP'))
+SEMANTIC_KEYS = (('mIoU', 'mIoU'), ('mBIoU', 'Boundary mIoU'))
+
+
+def coco_results_from_folder(ann_file: str, pred_dir: str) -> list[dict]:
+    """COCO results of every image of ``ann_file`` from instance files.
+
+    Args:
+        ann_file (str): COCO annotation file; its ``file_name`` values name
+            the files ``pred_dir/<file_name>.json`` (``tools/infer.py``).
+        pred_dir (str): Folder of instance files.
+
+    Returns:
+        list[dict]: ``image_id``, ``category_id`` (the file's ``label``-th
+        category id, sorted), ``score`` and RLE ``segmentation`` per mask.
+
+    Raises:
+        FileNotFoundError: An image of ``ann_file`` has no file (the path is
+            named).
+    """
+    with open(ann_file) as f:
+        coco = json.load(f)
+    cat_ids = sorted(c['id'] for c in coco['categories'])
+    results = []
+    for image in coco['images']:
+        path = osp.join(pred_dir, image['file_name'] + '.json')
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{path}: no predictions for image {image["file_name"]!r} '
+                f'of {ann_file}; run tools/infer.py on its images first'
+            )
+        with open(path) as f:
+            doc = json.load(f)
+        for inst in doc['instances']:
+            results.append(
+                dict(
+                    image_id=image['id'],
+                    category_id=cat_ids[inst['label']],
+                    score=float(inst['score']),
+                    segmentation=inst['segmentation'],
+                )
+            )
+    return results
+
+
+def instance_scores(ann_file: str, pred_dir: str) -> dict[str, float]:
+    """Mask AP and Boundary AP of a folder of instance files.
+
+    Args:
+        ann_file (str): COCO annotation file of the images.
+        pred_dir (str): ``tools/infer.py`` / ``tools/refine.py`` output.
+
+    Returns:
+        dict[str, float]: ``segm_mAP`` and ``boundary_mAP`` (COCO AP at
+        IoU 0.5:0.95, in ``[0, 1]``; 0 without detections).
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from mmpointrend.evaluation.boundary_coco_metric import BoundaryCOCOeval
+
+    results = coco_results_from_folder(ann_file, pred_dir)
+    if not results:
+        return dict(segm_mAP=0.0, boundary_mAP=0.0)
+    scores = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(ann_file)
+        for key, kind in (('segm_mAP', COCOeval), ('boundary_mAP', None)):
+            dt = gt.loadRes(results)
+            if kind is None:
+                evaluator = BoundaryCOCOeval(gt, dt)
+            else:
+                evaluator = kind(gt, dt, 'segm')
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+            scores[key] = max(0.0, float(evaluator.stats[0]))
+    return scores
+
+
+def semantic_scores(
+    gt_dir: str,
+    pred_dir: str,
+    num_classes: int,
+    ignore_index: int = 255,
+) -> dict[str, float]:
+    """Mean IoU and Boundary mIoU of a folder of label maps.
+
+    Intersections and unions are summed over the images per class, then
+    averaged over the classes present in the ground truth or the
+    predictions (as mmseg's ``IoUMetric`` and this project's
+    ``BoundaryIoUMetric``, band 2% of the image diagonal).
+
+    Args:
+        gt_dir (str): Ground-truth label PNGs, ``<stem>.png``.
+        pred_dir (str): Predicted label PNGs, ``<stem><ext>.png`` for the
+            image ``<stem><ext>`` (``tools/infer.py``), found by stem.
+        num_classes (int): Classes, background included.
+        ignore_index (int): Unlabelled value of the ground truth.
+
+    Returns:
+        dict[str, float]: ``mIoU`` and ``mBIoU`` in ``[0, 1]``.
+
+    Raises:
+        FileNotFoundError: A ground-truth map has no prediction.
+        ValueError: A prediction's size differs from its ground truth's.
+    """
+    import glob
+
+    from mmpointrend.evaluation.boundary_iou_metric import boundary_stats
+
+    preds = {}
+    for path in glob.glob(osp.join(pred_dir, '*.png')):
+        stem = osp.splitext(osp.splitext(osp.basename(path))[0])[0]
+        preds[stem] = path
+    area = np.zeros((num_classes, 2))
+    band = np.zeros((num_classes, 2))
+    for gt_path in sorted(glob.glob(osp.join(gt_dir, '*.png'))):
+        stem = osp.splitext(osp.basename(gt_path))[0]
+        if stem not in preds:
+            raise FileNotFoundError(
+                f'no prediction for {gt_path} in {pred_dir} (looked for '
+                f'{stem}.<ext>.png)'
+            )
+        gt = cv2.imread(gt_path, cv2.IMREAD_UNCHANGED).astype(np.int64)
+        pred = cv2.imread(preds[stem], cv2.IMREAD_UNCHANGED).astype(np.int64)
+        if gt.shape != pred.shape:
+            raise ValueError(
+                f'{preds[stem]} is {pred.shape[1]}x{pred.shape[0]}, its '
+                f'ground truth {gt_path} {gt.shape[1]}x{gt.shape[0]}'
+            )
+        valid = gt != ignore_index
+        for c in range(num_classes):
+            g, p = (gt == c) & valid, (pred == c) & valid
+            area[c] += ((g & p).sum(), (g | p).sum())
+        band += boundary_stats(
+            torch.from_numpy(pred),
+            torch.from_numpy(gt),
+            num_classes,
+            ignore_index,
+        ).numpy()
+    present = area[:, 1] > 0
+    return dict(
+        mIoU=float((area[present, 0] / area[present, 1]).mean()),
+        mBIoU=float(
+            (band[present, 0] / np.maximum(band[present, 1], 1)).mean()
+        ),
+    )
+
+
+def study_table(
+    results: list[dict], dataset: str, input_kind: str, keys: tuple
+) -> list[str]:
+    """Markdown rows: one per refiner seed, the median, and the verdict.
+
+    Args:
+        results (list[dict]): The study's records (``dataset``, ``input``,
+            ``seed``, ``before`` and ``after`` metric dicts).
+        dataset (str): Which dataset's rows.
+        input_kind (str): Which input's rows.
+        keys (tuple): ``(key, title)`` pairs of the columns.
+
+    Returns:
+        list[str]: Table lines, a blank line and the verdict line ("after >
+        before on every seed"), empty when there are no records.
+    """
+    rows = sorted(
+        (
+            r
+            for r in results
+            if r['dataset'] == dataset and r['input'] == input_kind
+        ),
+        key=lambda r: r['seed'],
+    )
+    if not rows:
+        return []
+    lines = [
+        '| refiner seed | '
+        + ' | '.join(f'{t} before | {t} after' for _, t in keys)
+        + ' |',
+        '|---' * (1 + 2 * len(keys)) + '|',
+    ]
+
+    def cell(value: float | None) -> str:
+        return 'n/a' if value is None else f'{100 * value:.1f}'
+
+    for r in rows:
+        cells = []
+        for key, _ in keys:
+            cells += [cell(r['before'].get(key)), cell(r['after'].get(key))]
+        lines.append(f'| {r["seed"]} | ' + ' | '.join(cells) + ' |')
+    cells = []
+    for key, _ in keys:
+        for side in ('before', 'after'):
+            vals = [r[side][key] for r in rows if key in r[side]]
+            cells.append(cell(statistics.median(vals) if vals else None))
+    lines.append('| median | ' + ' | '.join(cells) + ' |')
+    verdicts = []
+    for key, title in keys:
+        gains = [r['after'][key] - r['before'][key] for r in rows]
+        if all(g > 0 for g in gains):
+            verdict = f'higher on all {len(rows)} seeds'
+        elif all(g < 0 for g in gains):
+            verdict = f'lower on all {len(rows)} seeds'
+        else:
+            up = sum(g > 0 for g in gains)
+            verdict = f'higher on {up} of {len(rows)} seeds (no claim)'
+        verdicts.append(f'{title} after refinement: {verdict}')
+    return lines + ['', '; '.join(verdicts) + '.']
+
+
+def _contours(canvas: np.ndarray, mask: np.ndarray, color, scale: int):
+    """Draw the outline of ``mask`` (upscaled ``scale`` x) onto canvas."""
+    big = cv2.resize(
+        mask.astype(np.uint8),
+        None,
+        fx=scale,
+        fy=scale,
+        interpolation=cv2.INTER_NEAREST,
+    )
+    found, _ = cv2.findContours(big, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(canvas, found, -1, color, 2)
+
+
+def best_window(
+    gt: np.ndarray, before: np.ndarray, after: np.ndarray, size: int
+) -> tuple[int, int]:
+    """Top-left corner of the ``size`` window where refinement fixed most.
+
+    Counts pixels wrong before and right after (minus the reverse) in every
+    window and returns the best one, so the picture shows a typical gain
+    rather than an arbitrary corner; a window where nothing changed is
+    returned when nothing did.
+
+    Args:
+        gt (np.ndarray): (H, W) bool ground truth.
+        before (np.ndarray): (H, W) bool mask before refinement.
+        after (np.ndarray): (H, W) bool mask after it.
+        size (int): Window side (clipped to the image).
+
+    Returns:
+        tuple[int, int]: ``(y, x)``.
+    """
+    height, width = gt.shape
+    sh, sw = min(size, height), min(size, width)
+    fixed = ((before != gt) & (after == gt)).astype(np.float32)
+    broken = ((before == gt) & (after != gt)).astype(np.float32)
+    gain = cv2.boxFilter(
+        fixed - broken, -1, (sw, sh), normalize=False, anchor=(0, 0),
+        borderType=cv2.BORDER_CONSTANT,
+    )[: height - sh + 1, : width - sw + 1]  # fmt: skip
+    y, x = np.unravel_index(int(np.argmax(gain)), gain.shape)
+    return int(y), int(x)
+
+
+def picture(panels: list[dict], path: str, size: int = 96, scale: int = 4):
+    """Before/after outlines over image crops, one panel per input.
+
+    Args:
+        panels (list[dict]): ``title``, ``image`` (H, W, 3) BGR uint8,
+            ``gt``, ``before``, ``after`` ((H, W) bool foreground masks).
+        path (str): PNG to write.
+        size (int): Crop side in image pixels.
+        scale (int): Upscaling of the crop (nearest), so outlines of
+            single pixels stay visible.
+    """
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from mmpointrend.checkpoint.io import save_figure
+
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.4 * cols, 3.7 * rows), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis('off')
+    for ax, panel in zip(axes.flat, panels):
+        gt, before, after = panel['gt'], panel['before'], panel['after']
+        y, x = best_window(gt, before, after, size)
+        crop = (slice(y, y + size), slice(x, x + size))
+        canvas = cv2.resize(
+            panel['image'][crop],
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_NEAREST,
+        )
+        canvas = (0.6 * canvas).astype(np.uint8)  # outlines stand out
+        _contours(canvas, gt[crop], (255, 255, 255), scale)
+        _contours(canvas, before[crop], (60, 60, 230), scale)
+        _contours(canvas, after[crop], (60, 200, 60), scale)
+        ax.imshow(canvas[..., ::-1])
+        ax.set_title(panel['title'], fontsize=9)
+    fig.suptitle(
+        'white: ground truth, red: before, green: after refinement',
+        fontsize=10,
+    )
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+    plt.close(fig)
