@@ -137,6 +137,39 @@ def test_shapes_and_empty_inputs():
         assert refined.shape == (1, 1, 224, 224)  # 28x28 -> 3 x2 steps
 
 
+def test_max_objects_trains_on_a_random_subset(monkeypatch):
+    """A crowded image is trained on ``max_objects`` of its objects."""
+    import mmpointrend.models.refiners.point_refiner as refiner_module
+
+    cfg = _tiny_cfg()
+    cfg.model.train_cfg.max_objects = 2
+    model, _ = build_model(cfg)
+    model.init_weights()
+    seen = []
+
+    def spy(gt, **kwargs):
+        seen.append(gt.clone())
+        return degrade_masks(gt, **kwargs)
+
+    monkeypatch.setattr(refiner_module, 'degrade_masks', spy)
+    gen = torch.Generator().manual_seed(0)
+    image, _ = _scene(gen)
+    masks = torch.stack(
+        [_square(box=(4 * i, 4 * i, 4 * i + 8, 4 * i + 8)) for i in range(5)]
+    )
+    losses = model.loss(_normalise(model, image[None]), [_sample(masks)])
+    assert torch.isfinite(losses['loss_point'])
+    assert len(seen) == 1 and len(seen[0]) == 2
+    # each trained mask is one of the image's masks
+    for m in seen[0]:
+        assert any(torch.equal(m.float(), g) for g in masks)
+    cfg.model.train_cfg.max_objects = None
+    model, _ = build_model(cfg)
+    seen.clear()
+    model.loss(_normalise(model, image[None]), [_sample(masks)])
+    assert len(seen[0]) == 5
+
+
 def test_blurred_square_converges_to_the_square():
     """A tiny refiner trained on degraded squares sharpens a blurred one.
 

@@ -10,6 +10,7 @@ block and the before/after picture.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os.path as osp
@@ -88,7 +89,8 @@ def instance_scores(ann_file: str, pred_dir: str) -> dict[str, float]:
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(ann_file)
         for key, kind in (('segm_mAP', COCOeval), ('boundary_mAP', None)):
-            dt = gt.loadRes(results)
+            # loadRes adds numpy boxes to the records it is given
+            dt = gt.loadRes(copy.deepcopy(results))
             if kind is None:
                 evaluator = BoundaryCOCOeval(gt, dt)
             else:
