@@ -237,6 +237,27 @@ def test_render_off_gives_the_coarse_masks():
     assert torch.equal(out.masks[0], mask.bool())
 
 
+def test_ground_truth_at_the_original_size_is_resized_with_the_image():
+    """Test pipelines load annotations after Resize (DSB2018: 1.25x).
+
+    The degraded ground truth must lie where the object is in the resized
+    image, or the refiner reads features of the wrong place.
+    """
+    cfg = _tiny_cfg()
+    cfg.model.train_cfg.degrade = dict(
+        min_factor=1, max_factor=1, max_morph=0, max_shift=0.0, noise=0.0
+    )
+    model, _ = build_model(cfg)
+    big = _square(64, (20, 16, 44, 40))
+    small = _square(32, (10, 8, 22, 20))
+    sample = _sample(big)
+    sample.set_metainfo(dict(ori_shape=(32, 32)))
+    sample.gt_instances.masks = small[None]
+    probs, _, _ = model._coarse_inputs(sample, torch.zeros(1, 3, 64, 64))
+    assert probs.shape == (1, 64, 64)
+    assert torch.equal(probs[0] >= 0.5, big.bool())
+
+
 def test_refiner_needs_a_class_agnostic_head():
     cfg = _tiny_cfg()
     cfg.model.point_head.update(class_agnostic=False, num_classes=3)

@@ -389,6 +389,23 @@ class PointRendRefiner(BaseDetector):
             scores = given.get('scores', None)
         else:
             gt = _mask_tensor(sample.gt_instances, batch_inputs)
+            ori_h, ori_w = sample.metainfo['ori_shape'][:2]
+            if len(gt) and (img_h, img_w) != tuple(gt.shape[-2:]) == (
+                ori_h,
+                ori_w,
+            ):
+                # mmdet's test pipelines load annotations after Resize: the
+                # ground truth is at the original size, the image is not
+                gt = (
+                    F.interpolate(
+                        gt[:, None],
+                        size=(img_h, img_w),
+                        mode='bilinear',
+                        align_corners=False,
+                    )[:, 0]
+                    .ge(0.5)
+                    .float()
+                )
             gen = torch.Generator().manual_seed(self.test_cfg.get('seed', 0))
             degrade = self.train_cfg.get('degrade', {})
             probs = degrade_masks(gt, generator=gen, **degrade)
