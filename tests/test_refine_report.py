@@ -11,7 +11,7 @@ from pycocotools import mask as mask_utils
 
 from mmpointrend.analysis.refine_report import (
     INSTANCE_KEYS,
-    best_window,
+    best_crop,
     instance_scores,
     picture,
     semantic_scores,
@@ -149,14 +149,23 @@ def test_table_claims_only_what_every_seed_shows():
 
 
 def test_picture_shows_where_refinement_fixed_most(tmp_path):
-    gt = np.zeros((100, 120), bool)
-    gt[60:90, 70:110] = True
-    before = gt.copy()
+    objects = np.zeros((2, 100, 120), bool)
+    objects[0, 10:20, 10:20] = True  # left alone by the refinement
+    objects[1, 60:90, 70:110] = True
+    before = objects.any(0)
     before[60:90, 70:80] = False  # wrong before, right after
-    y, x = best_window(gt, before, gt, 32)
-    assert y <= 60 and y + 32 >= 90 - 2 and x <= 70 < x + 32
+    gain, crop = best_crop(objects, before, objects.any(0))
+    # object 1's box (30x40 px) grown by 30% a side: a 64 px square
+    # centred on it (43..107, 58..122), moved inside the image; a quarter
+    # of the object was fixed
+    assert crop == (36, 56, 100, 120)
+    assert gain == pytest.approx(300 / 1200)
+    assert best_crop(objects[:0], before, before)[0] == -np.inf
     path = tmp_path / 'p.png'
     image = np.zeros((100, 120, 3), np.uint8)
-    panel = dict(title='t', image=image, gt=gt, before=before, after=gt)
-    picture([panel, panel], str(path), size=32)
+    panel = dict(
+        title='t', image=image, gt=objects.any(0), before=before,
+        after=objects.any(0), crop=crop,
+    )  # fmt: skip
+    picture([panel, panel], str(path))
     assert cv2.imread(str(path)) is not None

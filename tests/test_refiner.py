@@ -266,9 +266,15 @@ def test_refiner_needs_a_class_agnostic_head():
 
 
 @pytest.mark.slow
-def test_config_trains_and_evaluates_with_the_real_tools(tmp_path):
-    """tools/train.py, then tools/test.py before (render off) and after."""
-    import re
+def test_study_trains_refines_and_scores_with_the_real_tools(tmp_path):
+    """tools/analysis/refine_study.py for 2 iterations on tiny data.
+
+    It trains the refiner with tools/train.py and scores degraded ground
+    truth with tools/test.py before (render off) and after; trains Mask
+    R-CNN and SemanticFPN, predicts with tools/infer.py and refines their
+    outputs with tools/refine.py; writes the tables and the picture.
+    """
+    import json
 
     from conftest import run_tool
 
@@ -276,37 +282,31 @@ def test_config_trains_and_evaluates_with_the_real_tools(tmp_path):
 
     root = str(tmp_path / 'data')
     generate_synthetic_dataset(root, num_train=2, num_val=1, size=128, seed=3)
-    ann = osp.join(root, 'annotations', 'instances_val.json')
-    work = str(tmp_path / 'work')
-    data = [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={ann}',
-        f'test_evaluator.ann_file={ann}',
-    ]
+    work, out = tmp_path / 'work', tmp_path / 'refine.md'
+    out.write_text('# Refine\n')
+    picture = tmp_path / 'before_after.png'
     proc = run_tool(
-        'tools/train.py', CONFIG, '--work-dir', work, '--cfg-options', *data,
-        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-        'default_hooks.checkpoint.interval=2',
+        'tools/analysis/refine_study.py', '--seeds', '0', '--iters', '2',
+        '--datasets', 'synthetic', '--synthetic-root', root,
+        '--work-dir', work, '--out', out, '--picture', picture,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    checkpoint = osp.join(work, 'iter_2.pth')
-    scores = {}
-    for render in (False, True):
-        proc = run_tool(
-            'tools/test.py', CONFIG, checkpoint, '--work-dir', work,
-            '--cfg-options', *data, f'model.test_cfg.render={render}',
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        found = re.findall(
-            r'coco/segm_mAP: ([\d.]+)', proc.stdout + proc.stderr
-        )
-        assert found, (proc.stdout + proc.stderr)[-3000:]
-        scores[render] = float(found[-1])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    records = json.loads((work / 'results.json').read_text())
+    by_input = {r['input']: r for r in records}
+    assert sorted(by_input) == ['degraded', 'mask-rcnn', 'semantic-fpn']
     # unrefined, the seeded degraded masks still match their objects (AP >
     # 0) but are wrong (AP < 1): the evaluation sees degraded ground truth
-    assert 0.0 < scores[False] < 1.0, scores
+    assert 0.0 < by_input['degraded']['before']['segm_mAP'] < 1.0
+    for side in ('before', 'after'):
+        assert set(by_input['semantic-fpn'][side]) == {'mIoU', 'mBIoU'}
+        assert set(by_input['mask-rcnn'][side]) == {
+            'segm_mAP',
+            'boundary_mAP',
+        }
+    text = out.read_text()
+    assert text.count('| refiner seed |') == 3
+    assert '--seeds 0 --iters 2`' in text
+    assert picture.stat().st_size > 0
 
 
 def test_refine_masks_api_takes_masks_at_any_resolution():

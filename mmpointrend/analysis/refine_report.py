@@ -246,47 +246,63 @@ def _contours(canvas: np.ndarray, mask: np.ndarray, color, scale: int):
     cv2.drawContours(canvas, found, -1, color, 2)
 
 
-def best_window(
-    gt: np.ndarray, before: np.ndarray, after: np.ndarray, size: int
-) -> tuple[int, int]:
-    """Top-left corner of the ``size`` window where refinement fixed most.
+def best_crop(
+    objects: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    margin: float = 0.3,
+    min_side: int = 32,
+) -> tuple[float, tuple[int, int, int, int]]:
+    """The object whose surroundings refinement fixed most, and its crop.
 
-    Counts pixels wrong before and right after (minus the reverse) in every
-    window and returns the best one, so the picture shows a typical gain
-    rather than an arbitrary corner; a window where nothing changed is
-    returned when nothing did.
+    For each ground-truth object, the square around its box (grown by
+    ``margin`` of its size, at least ``min_side``) scores the pixels wrong
+    before and right after minus the reverse, as a fraction of the
+    object's area; the best object is returned, so a picture shows where
+    refinement helped most (the tables say how typical that is).
 
     Args:
-        gt (np.ndarray): (H, W) bool ground truth.
-        before (np.ndarray): (H, W) bool mask before refinement.
-        after (np.ndarray): (H, W) bool mask after it.
-        size (int): Window side (clipped to the image).
+        objects (np.ndarray): (N, H, W) bool ground-truth objects.
+        before (np.ndarray): (H, W) bool foreground before refinement.
+        after (np.ndarray): (H, W) bool foreground after it.
+        margin (float): Context around the box. Defaults to 0.3.
+        min_side (int): Least crop side in pixels. Defaults to 32.
 
     Returns:
-        tuple[int, int]: ``(y, x)``.
+        tuple: The gain (-inf without objects) and the crop ``(y1, x1, y2,
+        x2)``.
     """
+    gt = objects.any(0) if len(objects) else np.zeros_like(before)
     height, width = gt.shape
-    sh, sw = min(size, height), min(size, width)
-    fixed = ((before != gt) & (after == gt)).astype(np.float32)
-    broken = ((before == gt) & (after != gt)).astype(np.float32)
-    gain = cv2.boxFilter(
-        fixed - broken, -1, (sw, sh), normalize=False, anchor=(0, 0),
-        borderType=cv2.BORDER_CONSTANT,
-    )[: height - sh + 1, : width - sw + 1]  # fmt: skip
-    y, x = np.unravel_index(int(np.argmax(gain)), gain.shape)
-    return int(y), int(x)
+    fixed = (before != gt) & (after == gt)
+    broken = (before == gt) & (after != gt)
+    best = (-np.inf, (0, 0, min(height, min_side), min(width, min_side)))
+    for obj in objects:
+        ys, xs = np.nonzero(obj)
+        if len(ys) == 0:
+            continue
+        cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
+        side = max(np.ptp(ys) + 1, np.ptp(xs) + 1) * (1 + 2 * margin)
+        side = int(min(max(side, min_side), height, width))
+        y1 = int(np.clip(round(cy - side / 2), 0, height - side))
+        x1 = int(np.clip(round(cx - side / 2), 0, width - side))
+        crop = (slice(y1, y1 + side), slice(x1, x1 + side))
+        gain = (fixed[crop].sum() - broken[crop].sum()) / len(ys)
+        if gain > best[0]:
+            best = (float(gain), (y1, x1, y1 + side, x1 + side))
+    return best
 
 
-def picture(panels: list[dict], path: str, size: int = 96, scale: int = 4):
+def picture(panels: list[dict], path: str, display: int = 320) -> None:
     """Before/after outlines over image crops, one panel per input.
 
     Args:
         panels (list[dict]): ``title``, ``image`` (H, W, 3) BGR uint8,
-            ``gt``, ``before``, ``after`` ((H, W) bool foreground masks).
+            ``gt``, ``before``, ``after`` ((H, W) bool foreground masks)
+            and ``crop`` (``(y1, x1, y2, x2)``, from :func:`best_crop`).
         path (str): PNG to write.
-        size (int): Crop side in image pixels.
-        scale (int): Upscaling of the crop (nearest), so outlines of
-            single pixels stay visible.
+        display (int): Side of each panel in pixels; crops are enlarged
+            by an integer factor (nearest), so single pixels stay visible.
     """
     import matplotlib
 
@@ -303,9 +319,9 @@ def picture(panels: list[dict], path: str, size: int = 96, scale: int = 4):
     for ax in axes.flat:
         ax.axis('off')
     for ax, panel in zip(axes.flat, panels):
-        gt, before, after = panel['gt'], panel['before'], panel['after']
-        y, x = best_window(gt, before, after, size)
-        crop = (slice(y, y + size), slice(x, x + size))
+        y1, x1, y2, x2 = panel['crop']
+        crop = (slice(y1, y2), slice(x1, x2))
+        scale = max(1, display // max(y2 - y1, x2 - x1))
         canvas = cv2.resize(
             panel['image'][crop],
             None,
@@ -314,9 +330,9 @@ def picture(panels: list[dict], path: str, size: int = 96, scale: int = 4):
             interpolation=cv2.INTER_NEAREST,
         )
         canvas = (0.6 * canvas).astype(np.uint8)  # outlines stand out
-        _contours(canvas, gt[crop], (255, 255, 255), scale)
-        _contours(canvas, before[crop], (60, 60, 230), scale)
-        _contours(canvas, after[crop], (60, 200, 60), scale)
+        _contours(canvas, panel['gt'][crop], (255, 255, 255), scale)
+        _contours(canvas, panel['before'][crop], (60, 60, 230), scale)
+        _contours(canvas, panel['after'][crop], (60, 200, 60), scale)
         ax.imshow(canvas[..., ::-1])
         ax.set_title(panel['title'], fontsize=9)
     fig.suptitle(

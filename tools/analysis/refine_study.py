@@ -163,12 +163,24 @@ def refine(
     return time.perf_counter() - start
 
 
+def baseline_dir(base: str, kind: str, iters: int | None) -> str:
+    """Work folder of a baseline (``--iters`` runs get their own)."""
+    return osp.join(base, kind if iters is None else f'{kind}_{iters}')
+
+
 def run_dataset(
-    name: str, root: str, seeds: list[int], work: str, results: list[dict]
+    name: str,
+    root: str,
+    seeds: list[int],
+    work: str,
+    results: list[dict],
+    iters: int | None = None,
 ):
     """Every missing record of one dataset, appended to ``results``.
 
-    Yields after each new record so the caller can store it.
+    ``iters`` replaces every schedule (refiner and baselines; a quick check
+    that the study runs). Yields after each new record so the caller can
+    store it.
     """
     from mmpointrend.analysis.refine_report import (
         instance_scores,
@@ -179,28 +191,34 @@ def run_dataset(
     images = osp.join(root, 'img_dir', 'val')
     ann = osp.join(root, 'annotations', 'instances_val.json')
     base = osp.join(work, name)
+    steps = iters or data.iters
 
     def done(kind: str, seed: int) -> bool:
         return any(
-            (r['dataset'], r['input'], r['seed']) == (name, kind, seed)
+            (r['dataset'], r['input'], r['seed'], r['iters'])
+            == (name, kind, seed, steps)
             for r in results
         )
 
     def baseline(kind: str) -> str:
-        config, iters = getattr(data, kind.replace('-', '_'))
-        folder = osp.join(base, kind)
-        ckpt = train(config, iters, 0, root, folder, kind == 'mask-rcnn')
+        config, default = getattr(data, kind.replace('-', '_'))
+        folder = baseline_dir(base, kind, iters)
+        ckpt = train(
+            config, iters or default, 0, root, folder, kind == 'mask-rcnn'
+        )
         return predict(config, ckpt, images, osp.join(folder, 'pred'))
 
     for seed in seeds:
-        folder = osp.join(base, f'seed{seed}_{data.iters}')
+        folder = osp.join(base, f'seed{seed}_{steps}')
         if all(done(kind, seed) for kind in INPUTS):
             print(f'  {name} seed {seed}: done', flush=True)
             continue
-        ckpt = train(data.refiner, data.iters, seed, root, folder, True)
+        ckpt = train(data.refiner, steps, seed, root, folder, True)
         if not done('degraded', seed):
             record = degraded_scores(data, ckpt, root, folder)
-            results.append(dict(dataset=name, input='degraded', seed=seed))
+            results.append(
+                dict(dataset=name, input='degraded', seed=seed, iters=steps)
+            )
             results[-1].update(record)
             yield
         for kind in ('mask-rcnn', 'semantic-fpn'):
@@ -224,6 +242,7 @@ def run_dataset(
                     dataset=name,
                     input=kind,
                     seed=seed,
+                    iters=steps,
                     before=scores[0],
                     after=scores[1],
                     refine_seconds=round(seconds, 1),
@@ -232,7 +251,9 @@ def run_dataset(
             yield
 
 
-def report(results: list[dict], seeds: list[int], command: str) -> str:
+def report(
+    results: list[dict], seeds: list[int], command: str, iters: int | None
+) -> str:
     """The Markdown block: one table per dataset and input."""
     from mmpointrend.analysis.measure import machine
     from mmpointrend.analysis.refine_report import (
@@ -255,7 +276,12 @@ def report(results: list[dict], seeds: list[int], command: str) -> str:
         'Scores in %.',
         '',
     ]
-    current = [r for r in results if r['seed'] in seeds]
+    current = [
+        r
+        for r in results
+        if r['seed'] in seeds
+        and r['iters'] == (iters or DATA[r['dataset']].iters)
+    ]
     for name in DATA:
         for kind in INPUTS:
             keys = SEMANTIC_KEYS if kind == 'semantic-fpn' else INSTANCE_KEYS
@@ -279,88 +305,91 @@ def _confident_union(path: str, shape: tuple[int, int], thr: float = 0.5):
     return union
 
 
-def draw(results_dir: str, roots: dict, seed: int, path: str) -> None:
+def draw(
+    results_dir: str, roots: dict, seed: int, path: str, iters: int | None
+) -> None:
     """The before/after picture: each dataset x input, seed ``seed``.
 
-    Degraded ground truth is drawn as the API gives it: the first
-    validation image's masks degraded with the refiner's test seed at the
-    image's own size and refined with :func:`refine_masks`.
+    Each panel shows the validation object around which refinement fixed
+    most (:func:`best_crop` over every image). Degraded ground truth is
+    drawn as the API gives it: each image's masks degraded with the
+    refiner's test seed at the image's own size and refined with
+    :func:`refine_masks`. Mask R-CNN's masks are those scored 0.5 or more.
     """
     import cv2
     import numpy as np
     import torch
     from pycocotools.coco import COCO
 
-    from mmpointrend.analysis.refine_report import picture
+    from mmpointrend.analysis.refine_report import best_crop, picture
     from mmpointrend.apis import init_model, refine_masks
     from mmpointrend.models.refiners import degrade_masks
 
     panels = []
     for name, root in roots.items():
         data = DATA[name]
-        folder = osp.join(results_dir, name, f'seed{seed}_{data.iters}')
-        ckpt = osp.join(folder, f'iter_{data.iters}.pth')
+        steps = iters or data.iters
+        folder = osp.join(results_dir, name, f'seed{seed}_{steps}')
+        ckpt = osp.join(folder, f'iter_{steps}.pth')
         if not osp.isfile(ckpt):
             continue
         model = init_model(data.refiner, ckpt, device='cpu')
         coco = COCO(osp.join(root, 'annotations', 'instances_val.json'))
-        info = coco.imgs[sorted(coco.imgs)[0]]
-        image = cv2.imread(osp.join(root, 'img_dir', 'val', info['file_name']))
-        anns = coco.loadAnns(coco.getAnnIds(imgIds=info['id']))
-        gt = np.stack([coco.annToMask(a) for a in anns]).astype(bool)
-        gen = torch.Generator().manual_seed(model.test_cfg.get('seed', 0))
-        coarse = degrade_masks(
-            torch.from_numpy(gt), gen, **model.train_cfg.get('degrade', {})
-        ).numpy()
-        refined = refine_masks(model, image, coarse)
-        panels.append(
-            dict(
-                title=f'{name}: {TITLES["degraded"]}',
-                image=image,
-                gt=gt.any(0),
-                before=(coarse >= 0.5).any(0),
-                after=refined.any(0),
+        best: dict[str, tuple] = {}
+        for image_id in sorted(coco.imgs):
+            rel = coco.imgs[image_id]['file_name']
+            image = cv2.imread(osp.join(root, 'img_dir', 'val', rel))
+            anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+            if not anns:
+                continue
+            objects = np.stack([coco.annToMask(a) for a in anns]) > 0
+            gen = torch.Generator().manual_seed(model.test_cfg.get('seed', 0))
+            coarse = degrade_masks(
+                torch.from_numpy(objects),
+                gen,
+                **model.train_cfg.get('degrade', {}),
+            ).numpy()
+            sides = {
+                'degraded': (
+                    (coarse >= 0.5).any(0),
+                    refine_masks(model, image, coarse).any(0),
+                )
+            }
+            base = osp.join(results_dir, name)
+            kind = 'mask-rcnn'
+            sides[kind] = tuple(
+                _confident_union(osp.join(d, rel + '.json'), image.shape[:2])
+                for d in (
+                    osp.join(baseline_dir(base, kind, iters), 'pred'),
+                    osp.join(folder, f'refined_{kind}'),
+                )
             )
-        )
-        rel = info['file_name']
-        kind = 'mask-rcnn'
-        before, after = (
-            _confident_union(osp.join(d, rel + '.json'), image.shape[:2])
-            for d in (
-                osp.join(results_dir, name, kind, 'pred'),
-                osp.join(folder, f'refined_{kind}'),
+            kind = 'semantic-fpn'
+            sides[kind] = tuple(
+                cv2.imread(osp.join(d, rel + '.png'), cv2.IMREAD_UNCHANGED) > 0
+                for d in (
+                    osp.join(baseline_dir(base, kind, iters), 'pred'),
+                    osp.join(folder, f'refined_{kind}'),
+                )
             )
-        )
-        panels.append(
-            dict(
-                title=f'{name}: {TITLES[kind]}',
-                image=image,
-                gt=gt.any(0),
-                before=before,
-                after=after,
+            for kind, (before, after) in sides.items():
+                gain, crop = best_crop(objects, before, after)
+                if kind not in best or gain > best[kind][0]:
+                    best[kind] = (gain, crop, image, objects, before, after)
+        for kind in INPUTS:
+            if kind not in best:
+                continue
+            _, crop, image, objects, before, after = best[kind]
+            panels.append(
+                dict(
+                    title=f'{name}: {TITLES[kind]}',
+                    image=image,
+                    gt=objects.any(0),
+                    before=before,
+                    after=after,
+                    crop=crop,
+                )
             )
-        )
-        kind = 'semantic-fpn'
-        maps = [
-            cv2.imread(osp.join(d, rel + '.png'), cv2.IMREAD_UNCHANGED)
-            for d in (
-                osp.join(results_dir, name, kind, 'pred'),
-                osp.join(folder, f'refined_{kind}'),
-            )
-        ]
-        label = cv2.imread(
-            osp.join(root, 'ann_dir', 'val', osp.splitext(rel)[0] + '.png'),
-            cv2.IMREAD_UNCHANGED,
-        )
-        panels.append(
-            dict(
-                title=f'{name}: {TITLES[kind]}',
-                image=image,
-                gt=(label > 0) & (label != 255),
-                before=maps[0] > 0,
-                after=maps[1] > 0,
-            )
-        )
     if panels:
         picture(panels, path)
 
@@ -370,6 +399,12 @@ def main() -> None:
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument(
         '--datasets', nargs='+', choices=list(DATA), default=list(DATA)
+    )
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help="every schedule's length (default: each config's)",
     )
     parser.add_argument('--synthetic-root', default='data/synthetic')
     parser.add_argument('--dsb2018-root', default='data/dsb2018')
@@ -395,17 +430,23 @@ def main() -> None:
     for name, root in roots.items():
         prepare_dataset(name, root)
         print(f'{name} ({root})', flush=True)
-        for _ in run_dataset(name, root, args.seeds, args.work_dir, results):
+        for _ in run_dataset(
+            name, root, args.seeds, args.work_dir, results, args.iters
+        ):
             print(f'    {results[-1]}', flush=True)
             write_text(store, json.dumps(results, indent=2))
     command = 'python tools/analysis/refine_study.py --seeds ' + ' '.join(
         map(str, args.seeds)
     )
+    if args.iters is not None:
+        command += f' --iters {args.iters}'
     replace_block(
-        args.out, 'refine-study', report(results, args.seeds, command)
+        args.out,
+        'refine-study',
+        report(results, args.seeds, command, args.iters),
     )
     print(f'wrote {args.out}')
-    draw(args.work_dir, roots, min(args.seeds), args.picture)
+    draw(args.work_dir, roots, min(args.seeds), args.picture, args.iters)
     print(f'wrote {args.picture}')
 
 
