@@ -256,10 +256,10 @@ def best_crop(
     """The object whose surroundings refinement fixed most, and its crop.
 
     For each ground-truth object, the square around its box (grown by
-    ``margin`` of its size, at least ``min_side``) scores the pixels wrong
-    before and right after minus the reverse, as a fraction of the
-    object's area; the best object is returned, so a picture shows where
-    refinement helped most (the tables say how typical that is).
+    ``margin`` of its size, at least ``min_side``) counts the pixels wrong
+    before and right after minus the reverse; the best object is
+    returned, so a picture shows where refinement helped most (the tables
+    say how typical that is).
 
     Args:
         objects (np.ndarray): (N, H, W) bool ground-truth objects.
@@ -269,8 +269,8 @@ def best_crop(
         min_side (int): Least crop side in pixels. Defaults to 32.
 
     Returns:
-        tuple: The gain (-inf without objects) and the crop ``(y1, x1, y2,
-        x2)``.
+        tuple: The gain in pixels (-inf without objects) and the crop
+        ``(y1, x1, y2, x2)``.
     """
     gt = objects.any(0) if len(objects) else np.zeros_like(before)
     height, width = gt.shape
@@ -287,7 +287,7 @@ def best_crop(
         y1 = int(np.clip(round(cy - side / 2), 0, height - side))
         x1 = int(np.clip(round(cx - side / 2), 0, width - side))
         crop = (slice(y1, y1 + side), slice(x1, x1 + side))
-        gain = (fixed[crop].sum() - broken[crop].sum()) / len(ys)
+        gain = int(fixed[crop].sum()) - int(broken[crop].sum())
         if gain > best[0]:
             best = (float(gain), (y1, x1, y1 + side, x1 + side))
     return best
