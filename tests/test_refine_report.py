@@ -138,13 +138,13 @@ def test_table_claims_only_what_every_seed_shows():
     assert rows[2] == '| 0 | 20.0 | 30.0 | 20.0 | 30.0 |'
     assert rows[5] == '| median | 20.0 | 25.0 | 20.0 | 25.0 |'
     assert (
-        'mask AP after refinement: higher on 2 of 3 seeds (no claim)'
-        in (rows[-1])
-    )
+        'mask AP after refinement: higher on 2 of 3 seeds (-10.00 to +10.00 '
+        'points; no claim)'
+    ) in rows[-1]
     rows = study_table(
         [rec(0, 0.2, 0.3), rec(1, 0.2, 0.25)], 'd', 'i', INSTANCE_KEYS
     )
-    assert 'higher on all 2 seeds' in rows[-1]
+    assert 'higher on all 2 seeds (+5.00 to +10.00 points)' in rows[-1]
     assert study_table([rec(0, 0.2, 0.3)], 'other', 'i', INSTANCE_KEYS) == []
 
 

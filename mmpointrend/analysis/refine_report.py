@@ -222,13 +222,16 @@ def study_table(
     verdicts = []
     for key, title in keys:
         gains = [r['after'][key] - r['before'][key] for r in rows]
+        spread = f'{100 * min(gains):+.2f} to {100 * max(gains):+.2f} points'
         if all(g > 0 for g in gains):
-            verdict = f'higher on all {len(rows)} seeds'
+            verdict = f'higher on all {len(rows)} seeds ({spread})'
         elif all(g < 0 for g in gains):
-            verdict = f'lower on all {len(rows)} seeds'
+            verdict = f'lower on all {len(rows)} seeds ({spread})'
         else:
             up = sum(g > 0 for g in gains)
-            verdict = f'higher on {up} of {len(rows)} seeds (no claim)'
+            verdict = (
+                f'higher on {up} of {len(rows)} seeds ({spread}; no claim)'
+            )
         verdicts.append(f'{title} after refinement: {verdict}')
     return lines + ['', '; '.join(verdicts) + '.']
 
