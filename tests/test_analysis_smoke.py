@@ -126,6 +126,19 @@ def test_end_to_end_benchmark_runs(tmp_path):
     assert '| mmseg SemanticFPN (baseline) |' in text
 
 
+def test_refiner_benchmark_runs(tmp_path):
+    out = tmp_path / 'bench.md'
+    proc = run_tool(
+        'tools/analysis/benchmark_refiner.py', '--small', '--repeats', '1',
+        '--objects', '1', '2', '--output', out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert '<!-- BENCHMARK refiner cpu -->' in text
+    assert '| CPU refiner (ResNet-18 half width) | 2 |' in text
+    assert 'image 256x512' in text
+
+
 def test_other_analysis_scripts_run(tmp_path):
     out = tmp_path / 'bench.md'
     proc = run_tool(
