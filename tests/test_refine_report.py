@@ -13,6 +13,7 @@ from mmpointrend.analysis.refine_report import (
     INSTANCE_KEYS,
     best_crop,
     instance_scores,
+    object_scores,
     picture,
     semantic_scores,
     study_table,
@@ -117,6 +118,22 @@ def test_semantic_scores_by_hand(tmp_path):
     cv2.imwrite(str(pred_dir / 'x.jpg.png'), np.zeros((5, 10), np.uint8))
     with pytest.raises(ValueError, match='10x5'):
         semantic_scores(str(gt_dir), str(pred_dir), num_classes=3)
+
+
+def test_object_scores_by_hand():
+    gt = np.zeros((2, 50, 50), bool)
+    gt[0, 10:30, 10:30] = True
+    pred = gt.copy()
+    pred[0, 10:30, 10:20] = False  # half of the square: IoU 0.5
+    # object 2: both empty, counts 1 (nothing to find, nothing found)
+    scores = object_scores([gt, gt[:0]], [pred, pred[:0]])
+    assert scores['object_IoU'] == pytest.approx((0.5 + 1.0) / 2)
+    assert 0 < scores['object_BIoU'] < 1
+    assert object_scores([gt], [gt]) == pytest.approx(
+        dict(object_IoU=1.0, object_BIoU=1.0)
+    )
+    with pytest.raises(ValueError, match='ground truth'):
+        object_scores([gt], [pred[:1]])
 
 
 def test_table_claims_only_what_every_seed_shows():

@@ -308,7 +308,12 @@ def test_study_trains_refines_and_scores_with_the_real_tools(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     records = json.loads((work / 'results.json').read_text())
     by_input = {r['input']: r for r in records}
-    assert sorted(by_input) == ['degraded', 'mask-rcnn', 'semantic-fpn']
+    assert sorted(by_input) == [
+        'degraded',
+        'degraded-objects',
+        'mask-rcnn',
+        'semantic-fpn',
+    ]
     # unrefined, the seeded degraded masks still match their objects (AP >
     # 0) but are wrong (AP < 1): the evaluation sees degraded ground truth
     assert 0.0 < by_input['degraded']['before']['segm_mAP'] < 1.0
@@ -319,7 +324,10 @@ def test_study_trains_refines_and_scores_with_the_real_tools(tmp_path):
             'boundary_mAP',
         }
     text = out.read_text()
-    assert text.count('| refiner seed |') == 3
+    assert text.count('| refiner seed |') == 4
+    objects = by_input['degraded-objects']
+    # the degraded masks overlap their objects but are not them
+    assert 0.0 < objects['before']['object_IoU'] < 1.0
     assert '--seeds 0 --iters 2`' in text
     assert picture.stat().st_size > 0
 

@@ -23,6 +23,43 @@ import torch
 #: (result key, column title) per kind of input.
 INSTANCE_KEYS = (('segm_mAP', 'mask AP'), ('boundary_mAP', 'Boundary AP'))
 SEMANTIC_KEYS = (('mIoU', 'mIoU'), ('mBIoU', 'Boundary mIoU'))
+OBJECT_KEYS = (('object_IoU', 'mask IoU'), ('object_BIoU', 'Boundary IoU'))
+
+
+def object_scores(
+    gt: list[np.ndarray], pred: list[np.ndarray]
+) -> dict[str, float]:
+    """Mean mask IoU and Boundary IoU of corresponding object masks.
+
+    Args:
+        gt (list[np.ndarray]): Per image, (N, H, W) bool ground truth.
+        pred (list[np.ndarray]): Per image, (N, H, W) bool masks of the
+            same objects in the same order.
+
+    Returns:
+        dict[str, float]: ``object_IoU`` and ``object_BIoU``, means over
+        every object of every image (Boundary IoU: band 2% of the image
+        diagonal; an object whose masks are both empty counts 1).
+    """
+    from mmpointrend.evaluation.boundary import boundary_iou
+
+    ious, bious = [], []
+    for g, p in zip(gt, pred, strict=True):
+        if g.shape != p.shape:
+            raise ValueError(f'{p.shape} masks for {g.shape} ground truth')
+        if len(g) == 0:
+            continue
+        a, b = torch.from_numpy(g), torch.from_numpy(p)
+        inter = (a & b).flatten(1).sum(1).double()
+        union = (a | b).flatten(1).sum(1).double()
+        ious.append(torch.where(union > 0, inter / union.clamp(min=1), 1.0))
+        bious.append(boundary_iou(a, b))
+    if not ious:
+        return dict(object_IoU=float('nan'), object_BIoU=float('nan'))
+    return dict(
+        object_IoU=float(torch.cat(ious).mean()),
+        object_BIoU=float(torch.cat(bious).mean()),
+    )
 
 
 def coco_results_from_folder(ann_file: str, pred_dir: str) -> list[dict]:

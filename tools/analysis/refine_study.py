@@ -68,9 +68,10 @@ DATA = {
         2,
     ),
 }
-INPUTS = ('degraded', 'mask-rcnn', 'semantic-fpn')
+INPUTS = ('degraded', 'degraded-objects', 'mask-rcnn', 'semantic-fpn')
 TITLES = {
     'degraded': 'degraded ground truth',
+    'degraded-objects': 'degraded ground truth, per object',
     'mask-rcnn': "Mask R-CNN's 28x28 masks",
     'semantic-fpn': "SemanticFPN's stride-4 label maps",
 }
@@ -135,6 +136,58 @@ def degraded_scores(
             if found:
                 result[side][key] = float(found[-1])
     return result
+
+
+def degraded_through_api(refiner: str, checkpoint: str, root: str):
+    """Each validation image's objects degraded and refined in-process.
+
+    The masks are degraded at the image's own size with the refiner's test
+    seed (``tools/test.py`` degrades them at the test pipeline's scale:
+    the same for the synthetic images, 1.25x for DSB2018) and refined with
+    :func:`refine_masks`.
+
+    Yields:
+        tuple: File name, (H, W, 3) BGR image, and (N, H, W) bool ground
+        truth, coarse (probability >= 0.5) and refined masks.
+    """
+    import cv2
+    import numpy as np
+    import torch
+    from pycocotools.coco import COCO
+
+    from mmpointrend.apis import init_model, refine_masks
+    from mmpointrend.models.refiners import degrade_masks
+
+    model = init_model(refiner, checkpoint, device='cpu')
+    degrade = model.train_cfg.get('degrade', {})
+    coco = COCO(osp.join(root, 'annotations', 'instances_val.json'))
+    for image_id in sorted(coco.imgs):
+        rel = coco.imgs[image_id]['file_name']
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        if not anns:
+            continue
+        image = cv2.imread(osp.join(root, 'img_dir', 'val', rel))
+        gt = np.stack([coco.annToMask(a) for a in anns]) > 0
+        gen = torch.Generator().manual_seed(model.test_cfg.get('seed', 0))
+        coarse = degrade_masks(torch.from_numpy(gt), gen, **degrade).numpy()
+        refined = refine_masks(model, image, coarse)
+        yield rel, image, gt, coarse >= 0.5, refined
+
+
+def degraded_object_scores(data: StudyData, checkpoint: str, root: str):
+    """Mean mask IoU / Boundary IoU per object, before and after."""
+    from mmpointrend.analysis.refine_report import object_scores
+
+    gts, before, after = [], [], []
+    for _, _, gt, coarse, refined in degraded_through_api(
+        data.refiner, checkpoint, root
+    ):
+        gts.append(gt)
+        before.append(coarse)
+        after.append(refined)
+    return dict(
+        before=object_scores(gts, before), after=object_scores(gts, after)
+    )
 
 
 def predict(config: str, checkpoint: str, images: str, out: str) -> str:
@@ -221,6 +274,17 @@ def run_dataset(
             )
             results[-1].update(record)
             yield
+        if not done('degraded-objects', seed):
+            results.append(
+                dict(
+                    dataset=name,
+                    input='degraded-objects',
+                    seed=seed,
+                    iters=steps,
+                    **degraded_object_scores(data, ckpt, root),
+                )
+            )
+            yield
         for kind in ('mask-rcnn', 'semantic-fpn'):
             if done(kind, seed):
                 continue
@@ -258,6 +322,7 @@ def report(
     from mmpointrend.analysis.measure import machine
     from mmpointrend.analysis.refine_report import (
         INSTANCE_KEYS,
+        OBJECT_KEYS,
         SEMANTIC_KEYS,
         study_table,
     )
@@ -284,7 +349,10 @@ def report(
     ]
     for name in DATA:
         for kind in INPUTS:
-            keys = SEMANTIC_KEYS if kind == 'semantic-fpn' else INSTANCE_KEYS
+            keys = {
+                'semantic-fpn': SEMANTIC_KEYS,
+                'degraded-objects': OBJECT_KEYS,
+            }.get(kind, INSTANCE_KEYS)
             table = study_table(current, name, kind, keys)
             if table:
                 lines += [f'**{name}, {TITLES[kind]}**', '', *table, '']
@@ -312,18 +380,12 @@ def draw(
 
     Each panel shows the validation object around which refinement fixed
     most (:func:`best_crop` over every image). Degraded ground truth is
-    drawn as the API gives it: each image's masks degraded with the
-    refiner's test seed at the image's own size and refined with
-    :func:`refine_masks`. Mask R-CNN's masks are those scored 0.5 or more.
+    drawn as :func:`degraded_through_api` gives it; Mask R-CNN's masks are
+    those scored 0.5 or more.
     """
     import cv2
-    import numpy as np
-    import torch
-    from pycocotools.coco import COCO
 
     from mmpointrend.analysis.refine_report import best_crop, picture
-    from mmpointrend.apis import init_model, refine_masks
-    from mmpointrend.models.refiners import degrade_masks
 
     panels = []
     for name, root in roots.items():
@@ -333,28 +395,11 @@ def draw(
         ckpt = osp.join(folder, f'iter_{steps}.pth')
         if not osp.isfile(ckpt):
             continue
-        model = init_model(data.refiner, ckpt, device='cpu')
-        coco = COCO(osp.join(root, 'annotations', 'instances_val.json'))
         best: dict[str, tuple] = {}
-        for image_id in sorted(coco.imgs):
-            rel = coco.imgs[image_id]['file_name']
-            image = cv2.imread(osp.join(root, 'img_dir', 'val', rel))
-            anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
-            if not anns:
-                continue
-            objects = np.stack([coco.annToMask(a) for a in anns]) > 0
-            gen = torch.Generator().manual_seed(model.test_cfg.get('seed', 0))
-            coarse = degrade_masks(
-                torch.from_numpy(objects),
-                gen,
-                **model.train_cfg.get('degrade', {}),
-            ).numpy()
-            sides = {
-                'degraded': (
-                    (coarse >= 0.5).any(0),
-                    refine_masks(model, image, coarse).any(0),
-                )
-            }
+        for rel, image, objects, coarse, refined in degraded_through_api(
+            data.refiner, ckpt, root
+        ):
+            sides = {'degraded': (coarse.any(0), refined.any(0))}
             base = osp.join(results_dir, name)
             kind = 'mask-rcnn'
             sides[kind] = tuple(
