@@ -78,6 +78,17 @@ def _scene(gen, size=64):
     return image, mask
 
 
+def _tiny_refiner_files(folder):
+    """The tiny config and its random weights on disk, for the tools."""
+    cfg = _tiny_cfg()
+    config = str(folder / 'refiner.py')
+    cfg.dump(config)
+    model, _ = build_model(cfg)
+    checkpoint = str(folder / 'refiner.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    return config, checkpoint
+
+
 def _sample(mask, size=64, coarse=None):
     sample = DetDataSample(
         metainfo=dict(
@@ -378,12 +389,7 @@ def test_refine_cli_round_trip_with_resume_and_refusals(tmp_path):
     from conftest import run_tool
     from pycocotools import mask as mask_utils
 
-    cfg = _tiny_cfg()
-    config = str(tmp_path / 'refiner.py')
-    cfg.dump(config)
-    model, _ = build_model(cfg)
-    checkpoint = str(tmp_path / 'refiner.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    config, checkpoint = _tiny_refiner_files(tmp_path)
     images, masks, out = (tmp_path / d for d in ('images', 'masks', 'out'))
     images.mkdir(), masks.mkdir()
     gen = torch.Generator().manual_seed(0)
@@ -488,12 +494,7 @@ def test_refine_cli_reads_and_writes_coco_results(tmp_path):
     from conftest import run_tool
     from pycocotools import mask as mask_utils
 
-    cfg = _tiny_cfg()
-    config = str(tmp_path / 'refiner.py')
-    cfg.dump(config)
-    model, _ = build_model(cfg)
-    checkpoint = str(tmp_path / 'refiner.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    config, checkpoint = _tiny_refiner_files(tmp_path)
     images = tmp_path / 'images'
     images.mkdir()
     gen = torch.Generator().manual_seed(0)

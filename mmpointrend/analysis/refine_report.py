@@ -122,16 +122,16 @@ def instance_scores(ann_file: str, pred_dir: str) -> dict[str, float]:
     results = coco_results_from_folder(ann_file, pred_dir)
     if not results:
         return dict(segm_mAP=0.0, boundary_mAP=0.0)
+    evaluators = (
+        ('segm_mAP', lambda gt, dt: COCOeval(gt, dt, 'segm')),
+        ('boundary_mAP', BoundaryCOCOeval),
+    )
     scores = {}
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(ann_file)
-        for key, kind in (('segm_mAP', COCOeval), ('boundary_mAP', None)):
+        for key, make in evaluators:
             # loadRes adds numpy boxes to the records it is given
-            dt = gt.loadRes(copy.deepcopy(results))
-            if kind is None:
-                evaluator = BoundaryCOCOeval(gt, dt)
-            else:
-                evaluator = kind(gt, dt, 'segm')
+            evaluator = make(gt, gt.loadRes(copy.deepcopy(results)))
             evaluator.evaluate()
             evaluator.accumulate()
             evaluator.summarize()
@@ -168,6 +168,8 @@ def semantic_scores(
     """
     import glob
 
+    from mmseg.evaluation import IoUMetric
+
     from mmpointrend.evaluation.boundary_iou_metric import boundary_stats
 
     preds = {}
@@ -190,16 +192,12 @@ def semantic_scores(
                 f'{preds[stem]} is {pred.shape[1]}x{pred.shape[0]}, its '
                 f'ground truth {gt_path} {gt.shape[1]}x{gt.shape[0]}'
             )
-        valid = gt != ignore_index
-        for c in range(num_classes):
-            g, p = (gt == c) & valid, (pred == c) & valid
-            area[c] += ((g & p).sum(), (g | p).sum())
-        band += boundary_stats(
-            torch.from_numpy(pred),
-            torch.from_numpy(gt),
-            num_classes,
-            ignore_index,
-        ).numpy()
+        gt_t, pred_t = torch.from_numpy(gt), torch.from_numpy(pred)
+        inter, union, _, _ = IoUMetric.intersect_and_union(
+            pred_t, gt_t, num_classes, ignore_index
+        )
+        area += torch.stack([inter, union], 1).double().numpy()
+        band += boundary_stats(pred_t, gt_t, num_classes, ignore_index).numpy()
     present = area[:, 1] > 0
     return dict(
         mIoU=float((area[present, 0] / area[present, 1]).mean()),

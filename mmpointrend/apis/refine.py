@@ -123,23 +123,24 @@ def refine_label_map(
             f'label_map must be (H, W) = {list(array.shape[:2])} like the '
             f'image, got shape {list(labels.shape)}'
         )
-    regions, classes = [], []
+    regions, classes, areas = [], [], []
     for value in np.unique(labels):
         if int(value) == ignore_index:
             continue
-        count, parts = cv2.connectedComponents(
+        count, parts, stats, _ = cv2.connectedComponentsWithStats(
             (labels == value).astype(np.uint8), connectivity=8
         )
         for part in range(1, count):
-            region = parts == part
-            if region.sum() >= min_area:
-                regions.append(region)
+            area = int(stats[part, cv2.CC_STAT_AREA])
+            if area >= min_area:
+                regions.append(parts == part)
                 classes.append(value)
+                areas.append(area)
     if not regions:
         return labels.copy()
     refined = refine_masks(model, array, np.stack(regions))
     out = labels.copy()
-    order = np.argsort([-r.sum() for r in regions], kind='stable')
+    order = np.argsort([-a for a in areas], kind='stable')
     for i in order:
         out[refined[i]] = classes[i]
     out[labels == ignore_index] = ignore_index

@@ -389,11 +389,9 @@ class PointRendRefiner(BaseDetector):
             scores = given.get('scores', None)
         else:
             gt = _mask_tensor(sample.gt_instances, batch_inputs)
-            ori_h, ori_w = sample.metainfo['ori_shape'][:2]
-            if len(gt) and (img_h, img_w) != tuple(gt.shape[-2:]) == (
-                ori_h,
-                ori_w,
-            ):
+            ori_shape = tuple(sample.metainfo['ori_shape'][:2])
+            at_ori = tuple(gt.shape[-2:]) == ori_shape != (img_h, img_w)
+            if len(gt) and at_ori:
                 # mmdet's test pipelines load annotations after Resize: the
                 # ground truth is at the original size, the image is not
                 gt = (
